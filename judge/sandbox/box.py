@@ -1,0 +1,151 @@
+"""A box: the sandbox's writable working directory and the host uid that owns it.
+
+Each box N has a host directory `<boxes_dir>/<N>` on which a size- and inode-limited tmpfs is
+mounted (the program cannot fill the host's disk), owned by a dedicated unprivileged host uid
+`first_uid + N` (never shared by two live runs, so per-uid limits and kills are exact). A box
+is claimed by one worker process through an flock on `<boxes_dir>/<N>.lock`; the kernel drops
+the lock when the process dies, so the next claimant knows the previous owner is gone and
+wipes what it left.
+
+The trusted side never follows anything the program created: files are written with
+`openat(O_NOFOLLOW | O_EXCL)` relative to a directory fd, read with O_NOFOLLOW, and the box
+is emptied by unmounting its tmpfs, not by walking it (Judge0's CVE-2024-28185/28189 came
+from following planted symlinks during clean-up).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import stat
+from pathlib import Path
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = (ctypes.c_char_p,) * 3 + (ctypes.c_ulong, ctypes.c_char_p)
+_libc.umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
+MS_NOSUID, MS_NODEV = 2, 4
+MNT_DETACH = 2
+
+
+class BoxError(RuntimeError):
+    """The box cannot be prepared; the message says why."""
+
+
+def _mount_tmpfs(path: Path, options: str) -> None:
+    if _libc.mount(b"judge-box", str(path).encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
+                   options.encode()) != 0:
+        err = ctypes.get_errno()
+        raise BoxError(f"cannot mount a tmpfs on {path}: {os.strerror(err)} (the worker must "
+                       "run as root, or with CAP_SYS_ADMIN in its mount namespace)")
+
+
+def _unmount(path: Path) -> None:
+    while _libc.umount2(str(path).encode(), MNT_DETACH) == 0:
+        pass  # several stacked mounts (e.g. after a crash during reset): remove them all
+    err = ctypes.get_errno()
+    if err not in (errno.EINVAL, errno.ENOENT):  # EINVAL: not a mount point any more
+        raise BoxError(f"cannot unmount {path}: {os.strerror(err)}")
+
+
+def is_mounted(path: Path) -> bool:
+    target = str(path.resolve())
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == target for line in f)
+
+
+class Box:
+    """Box number `box_id`: host directory, owner uid, size limits."""
+
+    def __init__(self, boxes_dir: Path, box_id: int, first_uid: int = 60000,
+                 size_kb: int = 256 * 1024, inodes: int = 4096):
+        self.id = box_id
+        self.uid = first_uid + box_id
+        self.path = Path(boxes_dir) / str(box_id)
+        self.size_kb = size_kb
+        self.inodes = inodes
+        self._lock_fd: int | None = None
+
+    # -- ownership -------------------------------------------------------------------------
+
+    def try_claim(self) -> bool:
+        """Take the box for this process if no live process holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path.parent / f"{self.id}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                     0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
+
+    def release(self) -> None:
+        _unmount(self.path)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- contents --------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Give the box a fresh, empty tmpfs (whatever the last program left is dropped
+        without being looked at)."""
+        self.path.mkdir(mode=0o755, exist_ok=True)
+        _unmount(self.path)
+        _mount_tmpfs(self.path, f"size={self.size_kb}k,nr_inodes={self.inodes},mode=0755,"
+                                f"uid={self.uid},gid={self.uid}")
+
+    def _dir_fd(self) -> int:
+        return os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+    def write(self, name: str, data: bytes, mode: int = 0o644) -> None:
+        """Create `name` (a plain name, no directories) in the box, owned by the box uid.
+        Fails rather than follow or overwrite anything already there."""
+        if "/" in name or name in ("", ".", ".."):
+            raise BoxError(f"not a plain file name: {name!r}")
+        dfd = self._dir_fd()
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         mode, dir_fd=dfd)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fchown(fd, self.uid, self.uid)
+                os.fchmod(fd, mode)
+            finally:
+                os.close(fd)
+        finally:
+            os.close(dfd)
+
+    def read(self, name: str, limit: int) -> bytes | None:
+        """Read at most `limit` bytes of regular file `name`, or None when it is absent or not
+        a regular file (a symlink, FIFO or device planted by the program is never opened)."""
+        dfd = self._dir_fd()
+        try:
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                             dir_fd=dfd)
+            except OSError:
+                return None
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return None
+                return os.read(fd, limit)
+            finally:
+                os.close(fd)
+        finally:
+            os.close(dfd)
+
+    def exists(self, name: str) -> bool:
+        dfd = self._dir_fd()
+        try:
+            os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(dfd)

@@ -1,0 +1,94 @@
+"""The bubblewrap command line of one run: namespaces, mounts, environment, the release gate.
+
+Inside the sandbox the program sees a read-only /usr (and the merged-/usr symlinks), a few
+read-only /etc paths toolchains need, its own /proc, a minimal /dev, private tmpfs /tmp and
+/dev/shm, and the box at /box (its working directory). Everything else of the host is absent.
+bwrap itself runs as the box's unprivileged uid, so the user namespace maps the sandbox uid to
+that uid on the host (never to root).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+from collections.abc import Iterable
+
+SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+BASE_ENV = (("PATH", SANDBOX_PATH), ("HOME", "/tmp"), ("LANG", "C.UTF-8"), ("LC_ALL", "C.UTF-8"))
+
+# Read-only host paths under /etc that toolchains read. Globs; missing ones are skipped.
+DEFAULT_ETC_PATHS = (
+    "/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+    "/etc/ssl", "/etc/ca-certificates", "/etc/java-*", "/etc/mono", "/etc/R", "/etc/php",
+    "/etc/ghc", "/etc/gprolog", "/etc/fpc.cfg", "/etc/fpc-*.cfg", "/etc/octave*", "/etc/ocaml",
+    "/etc/nsswitch.conf", "/etc/localtime", "/etc/mime.types",
+)  # fmt: skip
+
+# File descriptors the supervisor hands to bwrap, at fixed numbers (dash only knows 0-9).
+READY_FD, GO_FD, SECCOMP_FD, PASSWD_FD, GROUP_FD = 3, 4, 5, 6, 7
+CHILD_FDS = (READY_FD, GO_FD, SECCOMP_FD, PASSWD_FD, GROUP_FD)
+
+# The program is started through this gate: it tells the supervisor it is ready (after all of
+# bwrap's set-up), waits for the go byte, then becomes the program. The supervisor reads the
+# cgroup's CPU counter at that moment so the set-up is not billed to the submission.
+GATE = f'echo >&{READY_FD}; read _ <&{GO_FD}; exec {READY_FD}>&- {GO_FD}<&- "$@"'
+
+
+def bwrap_binary() -> str | None:
+    return shutil.which("bwrap")
+
+
+def _root_links() -> list[str]:
+    """/bin, /lib... are symlinks into /usr on merged-/usr systems, real directories elsewhere."""
+    args: list[str] = []
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = "/" + name
+        if os.path.islink(host):
+            args += ["--symlink", os.readlink(host), host]
+        elif os.path.isdir(host):
+            args += ["--ro-bind", host, host]
+    return args
+
+
+def etc_paths(patterns: Iterable[str] = DEFAULT_ETC_PATHS) -> list[str]:
+    found: list[str] = []
+    for pattern in patterns:
+        found.extend(sorted(glob.glob(pattern)))
+    return found
+
+
+def passwd_line(uid: int) -> bytes:
+    return (f"root:x:0:0:root:/root:/bin/sh\nbox:x:{uid}:{uid}:box:/tmp:/bin/sh\n"
+            "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n").encode()
+
+
+def group_line(uid: int) -> bytes:
+    return f"root:x:0:\nbox:x:{uid}:\nnogroup:x:65534:\n".encode()
+
+
+def argv(*, bwrap: str, box_path: str, uid: int, program: Iterable[str], tmp_bytes: int,
+         ro_paths: Iterable[str], env: Iterable[tuple[str, str]], network: bool) -> list[str]:
+    a = [bwrap,
+         "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts",
+         "--unshare-cgroup",
+         "--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+         "--uid", str(uid), "--gid", str(uid), "--hostname", "box",
+         "--ro-bind", "/usr", "/usr", *_root_links()]
+    if not network:
+        a.append("--unshare-net")
+    for path in ro_paths:
+        a += ["--ro-bind", path, path]
+    a += ["--ro-bind-data", str(PASSWD_FD), "/etc/passwd",
+          "--ro-bind-data", str(GROUP_FD), "/etc/group",
+          "--proc", "/proc", "--dev", "/dev",
+          "--size", str(tmp_bytes), "--tmpfs", "/tmp",
+          "--size", str(tmp_bytes), "--tmpfs", "/dev/shm",
+          "--bind", box_path, "/box", "--chdir", "/box",
+          "--remount-ro", "/",  # the skeleton root bwrap builds would otherwise be writable
+          "--clearenv"]
+    for key, value in env:
+        a += ["--setenv", key, value]
+    a += ["--seccomp", str(SECCOMP_FD),
+          "/bin/sh", "-c", GATE, "judge-gate", *program]
+    return a

@@ -1,0 +1,343 @@
+"""One cgroup per sandboxed run, on cgroup v1 or v2, for limits, accounting and killing.
+
+Why cgroups and not rlimits or wait4: the cgroup limits memory without RLIMIT_AS (which
+breaks Java, Node and Go), counts CPU and peak memory of every process of the run (wait4 is
+blind under bubblewrap's pid namespace), tells an OOM kill apart from a crash, and can kill
+everything the run started, including double-forked daemons.
+
+v1 (and hybrid hosts like ours): one directory per run in the memory, pids, cpuacct and
+freezer hierarchies. v2: one directory per run in a delegated subtree with memory, pids and
+cpu enabled; see `V2Hierarchy` for how the subtree is prepared.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CGROUP_MOUNT = Path("/sys/fs/cgroup")
+V1_CONTROLLERS = ("memory", "pids", "cpuacct", "freezer")
+V2_CONTROLLERS = ("memory", "pids", "cpu")
+
+
+class CgroupError(RuntimeError):
+    """The cgroup hierarchy cannot be used; the message says what to fix."""
+
+
+@dataclass
+class CgroupStats:
+    cpu_ns: int  # CPU of every process that was in the cgroup
+    memory_peak_bytes: int
+    oom_kills: int
+    pids_refused: int  # forks refused by pids.max
+
+
+def _write(path: Path, value: object) -> None:
+    with open(path, "w") as f:
+        f.write(str(value))
+
+
+def _read(path: Path) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def _keyed(path: Path) -> dict[str, int]:
+    """Parse 'key value' lines (memory.events, cpu.stat, pids.events, oom_control)."""
+    out: dict[str, int] = {}
+    for line in _read(path).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def _rmdir(path: Path) -> None:
+    """Remove a cgroup directory, waiting briefly while exiting tasks release it."""
+    for _ in range(200):
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                raise
+            time.sleep(0.002)
+    raise CgroupError(f"cgroup {path} stays busy after its processes were killed")
+
+
+class RunCgroup:
+    """The cgroup of one run. Created with its limits; `join_self` is called in the
+    child between fork and exec; `destroy` kills whatever is left and removes it."""
+
+    def join_self(self) -> None:
+        raise NotImplementedError
+
+    def procs(self) -> list[int]:
+        raise NotImplementedError
+
+    def cpu_ns(self) -> int:
+        raise NotImplementedError
+
+    def stats(self) -> CgroupStats:
+        raise NotImplementedError
+
+    def kill_all(self) -> None:
+        raise NotImplementedError
+
+    def reset_peak(self) -> None:
+        """Forget memory used by the sandbox's own set-up (best effort)."""
+
+    def destroy(self) -> None:
+        raise NotImplementedError
+
+
+class V1Cgroup(RunCgroup):
+    def __init__(self, paths: dict[str, Path], memory_bytes: int, pids_max: int):
+        self.paths = paths
+        for path in paths.values():
+            path.mkdir(exist_ok=True)
+        memory = paths["memory"]
+        _write(memory / "memory.limit_in_bytes", memory_bytes)
+        try:  # memory+swap = memory: no swapping out of the limit (absent without swap accounting)
+            _write(memory / "memory.memsw.limit_in_bytes", memory_bytes)
+        except OSError:
+            pass
+        _write(paths["pids"] / "pids.max", pids_max)
+        self._procs_files = [str(p / "cgroup.procs") for p in paths.values()]
+
+    def join_self(self) -> None:
+        # Runs between fork and exec: plain os calls only, no Python-level allocation worth
+        # speaking of. "0" means the writing process itself.
+        for name in self._procs_files:
+            fd = os.open(name, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+
+    def procs(self) -> list[int]:
+        return [int(x) for x in _read(self.paths["freezer"] / "cgroup.procs").split()]
+
+    def cpu_ns(self) -> int:
+        return int(_read(self.paths["cpuacct"] / "cpuacct.usage"))
+
+    def reset_peak(self) -> None:
+        _write(self.paths["memory"] / "memory.max_usage_in_bytes", 0)
+
+    def stats(self) -> CgroupStats:
+        memory = self.paths["memory"]
+        return CgroupStats(
+            cpu_ns=self.cpu_ns(),
+            memory_peak_bytes=int(_read(memory / "memory.max_usage_in_bytes")),
+            oom_kills=_keyed(memory / "memory.oom_control").get("oom_kill", 0),
+            pids_refused=_keyed(self.paths["pids"] / "pids.events").get("max", 0),
+        )
+
+    def kill_all(self) -> None:
+        # Freeze first so a fork bomb cannot outrun the kill loop; SIGKILL is delivered on thaw.
+        freezer = self.paths["freezer"] / "freezer.state"
+        for _ in range(1000):
+            pids = self.procs()
+            if not pids:
+                return
+            _write(freezer, "FROZEN")
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            _write(freezer, "THAWED")
+            time.sleep(0.001)
+        raise CgroupError(f"processes of {self.paths['freezer']} survive SIGKILL")
+
+    def destroy(self) -> None:
+        self.kill_all()
+        for path in self.paths.values():
+            _rmdir(path)
+
+
+class V2Cgroup(RunCgroup):
+    def __init__(self, path: Path, memory_bytes: int, pids_max: int):
+        self.path = path
+        path.mkdir(exist_ok=True)
+        _write(path / "memory.max", memory_bytes)
+        try:
+            _write(path / "memory.swap.max", 0)
+        except OSError:
+            pass
+        _write(path / "memory.oom.group", 1)  # an OOM kill takes the whole run down
+        _write(path / "pids.max", pids_max)
+        self._procs_file = str(path / "cgroup.procs")
+
+    def join_self(self) -> None:
+        fd = os.open(self._procs_file, os.O_WRONLY)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+    def procs(self) -> list[int]:
+        return [int(x) for x in _read(self.path / "cgroup.procs").split()]
+
+    def cpu_ns(self) -> int:
+        return _keyed(self.path / "cpu.stat")["usage_usec"] * 1000
+
+    def reset_peak(self) -> None:
+        try:  # writable since Linux 6.12; older kernels keep the set-up in the peak
+            _write(self.path / "memory.peak", 0)
+        except OSError:
+            pass
+
+    def stats(self) -> CgroupStats:
+        events = _keyed(self.path / "memory.events")
+        peak_file = self.path / "memory.peak"
+        peak = int(_read(peak_file)) if peak_file.exists() else int(_read(self.path / "memory.current"))
+        return CgroupStats(
+            cpu_ns=self.cpu_ns(),
+            memory_peak_bytes=peak,
+            oom_kills=events.get("oom_kill", 0),
+            pids_refused=_keyed(self.path / "pids.events").get("max", 0),
+        )
+
+    def kill_all(self) -> None:
+        _write(self.path / "cgroup.kill", 1)
+        for _ in range(2000):
+            if "populated 0" in _read(self.path / "cgroup.events"):
+                return
+            time.sleep(0.001)
+        raise CgroupError(f"processes of {self.path} survive cgroup.kill")
+
+    def destroy(self) -> None:
+        self.kill_all()
+        _rmdir(self.path)
+
+
+class Hierarchy:
+    """Where run cgroups live. `create(name, ...)` makes one; `names()` lists existing ones
+    (for cleaning up after a crashed worker)."""
+
+    version: int
+
+    def create(self, name: str, memory_bytes: int, pids_max: int) -> RunCgroup:
+        raise NotImplementedError
+
+    def names(self) -> list[str]:
+        raise NotImplementedError
+
+    def open(self, name: str) -> RunCgroup:
+        """An existing run cgroup, to kill and remove it."""
+        raise NotImplementedError
+
+
+class V1Hierarchy(Hierarchy):
+    version = 1
+
+    def __init__(self, parent: str = "judge"):
+        self.parents = {c: CGROUP_MOUNT / c / parent for c in V1_CONTROLLERS}
+        for path in self.parents.values():
+            path.mkdir(exist_ok=True)
+
+    def create(self, name: str, memory_bytes: int, pids_max: int) -> V1Cgroup:
+        return V1Cgroup({c: p / name for c, p in self.parents.items()}, memory_bytes, pids_max)
+
+    def names(self) -> list[str]:
+        found: set[str] = set()
+        for path in self.parents.values():
+            found.update(p.name for p in path.iterdir() if p.is_dir())
+        return sorted(found)
+
+    def open(self, name: str) -> V1Cgroup:
+        group = V1Cgroup.__new__(V1Cgroup)
+        group.paths = {c: p / name for c, p in self.parents.items()}
+        for c, p in group.paths.items():
+            if not p.exists():
+                (p).mkdir()  # kill_all/destroy expect every controller's directory
+        return group
+
+
+class V2Hierarchy(Hierarchy):
+    """A delegated cgroup v2 subtree. The worker's own cgroup P (from /proc/self/cgroup, or
+    SANDBOX_CGROUP_ROOT) must be writable: a systemd unit with `Delegate=yes`, or a
+    container with its own cgroup namespace. Because of v2's no-internal-processes rule the
+    processes of P are moved into P/supervisor before controllers are enabled for P's
+    children; runs live in P/boxes/<name>."""
+
+    version = 2
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.parent = root / "boxes"
+        if not (self.parent / "cgroup.subtree_control").exists() or not self._enabled(self.parent):
+            self._delegate()
+
+    def _enabled(self, path: Path) -> bool:
+        return set(V2_CONTROLLERS) <= set(_read(path / "cgroup.subtree_control").split())
+
+    def _delegate(self) -> None:
+        enable = " ".join("+" + c for c in V2_CONTROLLERS)
+        leaf = self.root / "supervisor"
+        leaf.mkdir(exist_ok=True)
+        for pid in _read(self.root / "cgroup.procs").split():
+            try:
+                _write(leaf / "cgroup.procs", pid)
+            except OSError:
+                pass  # exited meanwhile, or a kernel thread
+        try:
+            _write(self.root / "cgroup.subtree_control", enable)
+            self.parent.mkdir(exist_ok=True)
+            _write(self.parent / "cgroup.subtree_control", enable)
+        except OSError as e:
+            raise CgroupError(
+                f"cannot enable {enable} below {self.root}: {e}. Run the worker in a cgroup "
+                "it may manage (systemd: Delegate=yes; containers: a private cgroup namespace "
+                "with /sys/fs/cgroup mounted read-write), or set SANDBOX_CGROUP_ROOT."
+            ) from e
+
+    def create(self, name: str, memory_bytes: int, pids_max: int) -> V2Cgroup:
+        return V2Cgroup(self.parent / name, memory_bytes, pids_max)
+
+    def names(self) -> list[str]:
+        return sorted(p.name for p in self.parent.iterdir() if p.is_dir())
+
+    def open(self, name: str) -> V2Cgroup:
+        group = V2Cgroup.__new__(V2Cgroup)
+        group.path = self.parent / name
+        group._procs_file = str(group.path / "cgroup.procs")
+        return group
+
+
+def _own_v2_cgroup() -> Path:
+    for line in _read(Path("/proc/self/cgroup")).splitlines():
+        if line.startswith("0::"):
+            rel = line[3:].strip().lstrip("/")
+            path = CGROUP_MOUNT / rel
+            # our own cgroup may already be the supervisor leaf made by _delegate()
+            return path.parent if path.name == "supervisor" else path
+    raise CgroupError("this process has no cgroup v2 membership in /proc/self/cgroup")
+
+
+def detect(v2_root: str | None = None) -> Hierarchy:
+    """Pick the hierarchy the host offers. A pure v2 host lists memory and pids in
+    /sys/fs/cgroup/cgroup.controllers; a v1 or hybrid host has v1 memory and pids mounts."""
+    try:
+        controllers = _read(CGROUP_MOUNT / "cgroup.controllers").split()
+    except FileNotFoundError:
+        controllers = []
+    if "memory" in controllers and "pids" in controllers:
+        return V2Hierarchy(Path(v2_root) if v2_root else _own_v2_cgroup())
+    missing = [c for c in V1_CONTROLLERS if not (CGROUP_MOUNT / c / "cgroup.procs").exists()]
+    if not missing:
+        try:
+            return V1Hierarchy()
+        except OSError as e:
+            raise CgroupError(f"cannot create cgroups under {CGROUP_MOUNT}: {e}") from e
+    raise CgroupError(
+        "no usable cgroup hierarchy: need cgroup v2 with the memory and pids controllers, "
+        f"or cgroup v1 with {', '.join(V1_CONTROLLERS)} mounted (missing: {', '.join(missing)})"
+    )

@@ -1,0 +1,118 @@
+"""Host requirements, claiming a box, and cleaning up after a worker that died.
+
+A worker calls `open_sandbox` once at start-up. It claims the first free box number on the
+host (flock), removes whatever a dead previous owner of that box left (run cgroups with their
+processes, the box's tmpfs), and proves the sandbox works with a trial run. Anything missing
+raises `SandboxUnavailable` naming the fix; the worker then refuses to start instead of
+running code with weaker isolation.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import bwrap
+from .box import Box, BoxError
+from .cgroups import CgroupError, Hierarchy, detect
+from .native import NativeSandbox, SandboxError
+from .spec import Limits, Outcome, RunSpec
+
+
+class SandboxUnavailable(RuntimeError):
+    """This host cannot run the sandbox; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    boxes_dir: Path = Path("/var/lib/judge/boxes")
+    first_uid: int = 60000
+    max_boxes: int = 1000
+    box_size_kb: int = 256 * 1024  # the box tmpfs: source, compiled program, files written
+    box_inodes: int = 4096
+    tmp_kb: int = 64 * 1024  # each run's private /tmp and /dev/shm
+    cgroup_root: str | None = None  # cgroup v2: the delegated subtree (default: our own cgroup)
+    ro_paths: tuple[str, ...] | None = field(default=None)  # None: bwrap.DEFAULT_ETC_PATHS
+
+
+USERNS_HELP = (
+    "unprivileged user namespaces are unavailable. On Ubuntu 23.10+ allow them with "
+    "`sysctl kernel.apparmor_restrict_unprivileged_userns=0` (or install an AppArmor profile "
+    "for /usr/bin/bwrap); elsewhere check `sysctl user.max_user_namespaces` (> 0) and, inside "
+    "containers, run the worker with seccomp=unconfined so it may create namespaces"
+)
+
+
+def check_host() -> None:
+    """The cheap checks, before any box is touched."""
+    if os.geteuid() != 0:
+        raise SandboxUnavailable("the sandbox must be started as root: it switches each box to "
+                                 "its own unprivileged uid and manages cgroups and box mounts")
+    if bwrap.bwrap_binary() is None:
+        raise SandboxUnavailable("bwrap not found: install the 'bubblewrap' package")
+    try:
+        with open("/proc/sys/user/max_user_namespaces") as f:
+            if int(f.read()) == 0:
+                raise SandboxUnavailable(USERNS_HELP)
+    except FileNotFoundError:
+        pass
+
+
+def _hierarchy(settings: SandboxSettings) -> Hierarchy:
+    try:
+        return detect(settings.cgroup_root)
+    except (CgroupError, OSError) as e:
+        raise SandboxUnavailable(str(e)) from e
+
+
+def clean_box_leftovers(box: Box, hierarchy: Hierarchy) -> int:
+    """Kill and remove the run cgroups a dead owner of `box` left, and drop its tmpfs.
+    Returns the number of cgroups removed."""
+    prefix = f"box{box.id}-"
+    stale = [name for name in hierarchy.names() if name.startswith(prefix)]
+    for name in stale:
+        hierarchy.open(name).destroy()
+    box.reset()
+    return len(stale)
+
+
+def open_sandbox(settings: SandboxSettings | None = None, box_id: int | None = None
+                 ) -> NativeSandbox:
+    """Claim a box (the first free one, or `box_id`) and return a working sandbox for it."""
+    settings = settings or SandboxSettings()
+    check_host()
+    hierarchy = _hierarchy(settings)
+    candidates = [box_id] if box_id is not None else range(settings.max_boxes)
+    for n in candidates:
+        box = Box(settings.boxes_dir, n, settings.first_uid, settings.box_size_kb,
+                  settings.box_inodes)
+        if box.try_claim():
+            break
+    else:
+        raise SandboxUnavailable(f"no free box under {settings.boxes_dir} "
+                                 f"(all {settings.max_boxes} are claimed by live workers)")
+    try:
+        clean_box_leftovers(box, hierarchy)
+        sandbox = NativeSandbox(box, hierarchy, ro_paths=list(settings.ro_paths)
+                                if settings.ro_paths is not None else None,
+                                tmp_kb=settings.tmp_kb)
+        _trial_run(sandbox)
+    except (BoxError, CgroupError, SandboxError, OSError) as e:
+        box.release()
+        raise SandboxUnavailable(str(e)) from e
+    except SandboxUnavailable:
+        box.release()
+        raise
+    return sandbox
+
+
+def _trial_run(sandbox: NativeSandbox) -> None:
+    result = sandbox.run(RunSpec(("/bin/true",), Limits(cpu_time=5, wall_time=10)))
+    if result.outcome is Outcome.INTERNAL_ERROR:
+        hint = USERNS_HELP if "namespace" in (result.message or "") else ""
+        raise SandboxUnavailable(f"trial run in the sandbox failed: {result.message}"
+                                 + (f"; {hint}" if hint else ""))
+    if result.outcome is not Outcome.OK:
+        raise SandboxUnavailable(f"trial run of /bin/true ended with {result.outcome.value}: "
+                                 f"{result.message}")

@@ -1,0 +1,88 @@
+"""What a sandboxed run is asked to do (`RunSpec`, `Limits`) and what it did (`RunResult`).
+
+These types are the whole contract between the pipeline and a sandbox backend: the compile,
+run and archive-extraction steps all describe themselves with a `RunSpec` and read a
+`RunResult`, whichever backend (native bubblewrap, Docker) executes them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class Outcome(enum.Enum):
+    """How a run ended, in the order a verdict looks at them."""
+
+    OK = "ok"  # exited with status 0
+    NONZERO_EXIT = "nonzero_exit"
+    SIGNALED = "signaled"  # killed by a signal it received or raised itself
+    TIME_LIMIT_CPU = "time_limit_cpu"
+    TIME_LIMIT_WALL = "time_limit_wall"
+    MEMORY_LIMIT = "memory_limit"
+    OUTPUT_LIMIT = "output_limit"  # stdout/stderr larger than the output cap
+    INTERNAL_ERROR = "internal_error"  # the sandbox itself failed; the program may not have run
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one run. Sizes are in KB (1024 bytes) like Judge0's; 0 = no limit
+    for `stack_kb` and `file_size_kb` (isolate's convention)."""
+
+    cpu_time: float = 5.0  # seconds of CPU, all processes together unless per_process_time
+    extra_cpu_time: float = 1.0  # grace before the kill; the verdict still uses cpu_time
+    wall_time: float = 10.0
+    memory_kb: int = 128_000
+    stack_kb: int = 64_000
+    processes: int = 60  # processes and threads
+    file_size_kb: int = 1024  # largest file the program may write
+    output_bytes: int = 1024 * 1024  # cap on captured stdout and on captured stderr
+    open_files: int = 256
+    per_process_time: bool = False  # CPU limit per process (RLIMIT_CPU) instead of the total
+    per_process_memory: bool = False  # address-space limit per process instead of the total
+
+    @property
+    def cpu_kill_after(self) -> float:
+        """CPU seconds after which the run is killed: the limit plus the extra time."""
+        return self.cpu_time + self.extra_cpu_time
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One command to run in a box. `argv` runs with the box as working directory
+    (`/box` inside the sandbox); paths in it are paths inside the sandbox."""
+
+    argv: tuple[str, ...]
+    limits: Limits = field(default_factory=Limits)
+    stdin: bytes | Path | None = None  # bytes, a host file, or nothing (/dev/null)
+    env: tuple[tuple[str, str], ...] = ()  # added to the fixed minimal environment
+    network: bool = False
+    stderr_to_stdout: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.argv:
+            raise ValueError("RunSpec.argv must name a program")
+        object.__setattr__(self, "argv", tuple(self.argv))
+        object.__setattr__(self, "env", tuple(dict(self.env).items()))
+
+
+@dataclass
+class RunResult:
+    """What happened. `cpu_time` and `memory_kb` come from the run's cgroup (all processes),
+    `wall_time` from the supervisor's monotonic clock, all measured from the moment the
+    program was released (sandbox set-up is not counted)."""
+
+    outcome: Outcome
+    exit_code: int | None = None
+    signal: int | None = None
+    cpu_time: float = 0.0
+    wall_time: float = 0.0
+    memory_kb: int = 0
+    stdout: bytes = b""
+    stderr: bytes = b""
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK
