@@ -108,18 +108,21 @@ class Box:
             raise BoxError(f"not a plain file name: {name!r}")
         dfd = self._dir_fd()
         try:
-            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         mode, dir_fd=dfd)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fchown(fd, self.uid, self.uid)
-                os.fchmod(fd, mode)
-            finally:
-                os.close(fd)
+            self._create(dfd, name, data, mode)
         finally:
             os.close(dfd)
+
+    def _create(self, dfd: int, rel: str, data: bytes, mode: int) -> None:
+        fd = os.open(rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     mode, dir_fd=dfd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchown(fd, self.uid, self.uid)
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
 
     def read(self, name: str, limit: int) -> bytes | None:
         """Read at most `limit` bytes of regular file `name`, or None when it is absent or not
@@ -137,6 +140,58 @@ class Box:
                 return os.read(fd, limit)
             finally:
                 os.close(fd)
+        finally:
+            os.close(dfd)
+
+    def snapshot(self, max_bytes: int) -> list[tuple[str, int, bytes | None]]:
+        """The box's regular files and directories as (relative path, mode, bytes or None for a
+        directory), walked without following symlinks; symlinks, FIFOs and sockets are
+        skipped. Raises BoxError past `max_bytes` in total."""
+        entries: list[tuple[str, int, bytes | None]] = []
+        total = 0
+
+        def walk(dfd: int, prefix: str) -> None:
+            nonlocal total
+            for entry in sorted(os.listdir(dfd)):
+                st = os.stat(entry, dir_fd=dfd, follow_symlinks=False)
+                rel = prefix + entry
+                if stat.S_ISDIR(st.st_mode):
+                    entries.append((rel, stat.S_IMODE(st.st_mode), None))
+                    sub = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+                                  | os.O_CLOEXEC, dir_fd=dfd)
+                    try:
+                        walk(sub, rel + "/")
+                    finally:
+                        os.close(sub)
+                elif stat.S_ISREG(st.st_mode):
+                    total += st.st_size
+                    if total > max_bytes:
+                        raise BoxError(f"the box holds more than {max_bytes} bytes")
+                    fd = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+                    try:
+                        data = os.read(fd, st.st_size + 1)
+                    finally:
+                        os.close(fd)
+                    entries.append((rel, stat.S_IMODE(st.st_mode), data[:st.st_size]))
+
+        dfd = self._dir_fd()
+        try:
+            walk(dfd, "")
+        finally:
+            os.close(dfd)
+        return entries
+
+    def restore(self, entries: list[tuple[str, int, bytes | None]]) -> None:
+        """Recreate a snapshot in a freshly reset box (parents come before children)."""
+        dfd = self._dir_fd()
+        try:
+            for rel, mode, data in entries:
+                if data is None:
+                    os.mkdir(rel, mode, dir_fd=dfd)
+                    os.chown(rel, self.uid, self.uid, dir_fd=dfd, follow_symlinks=False)
+                    os.chmod(rel, mode, dir_fd=dfd)
+                    continue
+                self._create(dfd, rel, data, mode)
         finally:
             os.close(dfd)
 

@@ -255,9 +255,8 @@ class V1Hierarchy(Hierarchy):
     def open(self, name: str) -> V1Cgroup:
         group = V1Cgroup.__new__(V1Cgroup)
         group.paths = {c: p / name for c, p in self.parents.items()}
-        for c, p in group.paths.items():
-            if not p.exists():
-                (p).mkdir()  # kill_all/destroy expect every controller's directory
+        for path in group.paths.values():
+            path.mkdir(exist_ok=True)  # kill_all/destroy expect every controller's directory
         return group
 
 
