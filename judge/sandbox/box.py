@@ -112,6 +112,21 @@ class Box:
         finally:
             os.close(dfd)
 
+    def replace(self, name: str, data: bytes, mode: int = 0o644) -> None:
+        """Write `name`, first removing whatever has that name (unlink never follows a
+        symlink: a planted link is removed, not its target)."""
+        dfd = self._dir_fd()
+        try:
+            try:
+                os.unlink(name, dir_fd=dfd)
+            except FileNotFoundError:
+                pass
+            except IsADirectoryError:
+                raise BoxError(f"{name!r} is a directory in the box") from None
+            self._create(dfd, name, data, mode)
+        finally:
+            os.close(dfd)
+
     def _create(self, dfd: int, rel: str, data: bytes, mode: int) -> None:
         fd = os.open(rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      mode, dir_fd=dfd)

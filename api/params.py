@@ -1,0 +1,55 @@
+"""Request parameters the way Rails merges them for Judge0: JSON or form body, overridden by
+the query string. A JSON body sent without a JSON content type is ignored, as in Judge0."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+import falcon
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def read_body(req: falcon.Request, max_bytes: int) -> bytes:
+    """The raw body, refusing (413) anything larger than `max_bytes`."""
+    if req.content_length is not None and req.content_length > max_bytes:
+        raise falcon.HTTPContentTooLarge(
+            description=f"request body is larger than the {max_bytes} bytes this server accepts")
+    data = req.bounded_stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise falcon.HTTPContentTooLarge(
+            description=f"request body is larger than the {max_bytes} bytes this server accepts")
+    return data
+
+
+def body_params(req: falcon.Request, max_bytes: int) -> Any:
+    """The decoded body: a dict for a JSON object or a form, the raw JSON value for other JSON
+    (arrays, strings...), {} for an empty body or another content type."""
+    data = read_body(req, max_bytes)
+    content_type = (req.content_type or "").split(";")[0].strip().lower()
+    if not data.strip():
+        return {}
+    if content_type == "application/json" or content_type.endswith("+json"):
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError):
+            raise falcon.HTTPBadRequest() from None  # Judge0: 400, body per the Accept rule
+    if content_type == FORM:
+        return dict(parse_qsl(data.decode("utf-8", errors="replace"), keep_blank_values=True))
+    return {}
+
+
+def merged(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
+    """Body parameters overridden by query parameters of the same name."""
+    body = body_params(req, max_bytes)
+    params = dict(body) if isinstance(body, dict) else {}
+    params.update(query(req))
+    return params
+
+
+def query(req: falcon.Request) -> dict[str, str]:
+    """Query parameters; a repeated key keeps its last value, as Rails does."""
+    return {key: value[-1] if isinstance(value, list) else value
+            for key, value in req.params.items()}

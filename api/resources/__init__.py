@@ -1,0 +1,1 @@
+"""One module per endpoint family; resources hold HTTP handling only."""

@@ -1,0 +1,52 @@
+"""GET /statuses, /languages, /languages/all, /languages/{id} (§3.6, §3.7)."""
+
+from __future__ import annotations
+
+import falcon
+
+from judge import statuses
+from judge.languages import LanguageCatalog
+from judge.wire import ruby_to_i
+
+from ..errors import set_json
+
+
+def strip_format(value: str) -> str:
+    """Rails routes accept an optional `.json` suffix on the last path segment."""
+    return value[:-5] if value.endswith(".json") else value
+
+
+class Statuses:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        set_json(resp, 200, statuses.as_json())
+
+
+class Languages:
+    """Active languages this server can run, in Judge0's name order."""
+
+    def __init__(self, catalog: LanguageCatalog):
+        self.catalog = catalog
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        set_json(resp, 200, [{"id": lang.id, "name": lang.name}
+                             for lang in self.catalog.active() if lang.available])
+
+
+class AllLanguages:
+    def __init__(self, catalog: LanguageCatalog):
+        self.catalog = catalog
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        set_json(resp, 200, [{"id": lang.id, "name": lang.name, "is_archived": lang.is_archived}
+                             for lang in self.catalog.all()])
+
+
+class Language:
+    def __init__(self, catalog: LanguageCatalog):
+        self.catalog = catalog
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, language_id: str) -> None:
+        language = self.catalog.get(ruby_to_i(strip_format(language_id)))  # "71abc" is 71
+        if language is None:
+            raise falcon.HTTPNotFound()
+        set_json(resp, 200, language.as_json())

@@ -1,0 +1,58 @@
+"""The long-lived collaborators a process needs, built once from the configuration.
+
+The API process gets an `AppContext` (database pool, queue, languages); a worker process a
+`WorkerContext`, which adds its claimed sandbox box and the judging pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Config
+from .languages import LanguageCatalog
+from .pipeline import Pipeline
+from .queue import JobQueue
+from .sandbox import NativeSandbox, SandboxSettings, open_sandbox
+from .storage import Storage
+
+
+@dataclass
+class AppContext:
+    config: Config
+    storage: Storage
+    queue: JobQueue
+    languages: LanguageCatalog
+
+    @classmethod
+    def create(cls, config: Config | None = None) -> AppContext:
+        config = config or Config.load()
+        return cls(config, Storage(config.database_url), JobQueue(config.redis_url,
+                   config.judge0_version), LanguageCatalog.load())
+
+    def close(self) -> None:
+        self.storage.close()
+        self.queue.close()
+
+
+def sandbox_settings(config: Config) -> SandboxSettings:
+    return SandboxSettings(boxes_dir=Path(config.sandbox_boxes_dir),
+                           first_uid=config.sandbox_first_uid)
+
+
+@dataclass
+class WorkerContext(AppContext):
+    sandbox: NativeSandbox
+    pipeline: Pipeline
+
+    @classmethod
+    def create(cls, config: Config | None = None) -> WorkerContext:
+        config = config or Config.load()
+        sandbox = open_sandbox(sandbox_settings(config))  # refuses to start without isolation
+        base = AppContext.create(config)
+        return cls(base.config, base.storage, base.queue, base.languages, sandbox,
+                   Pipeline(sandbox, config))
+
+    def close(self) -> None:
+        super().close()
+        self.sandbox.close()

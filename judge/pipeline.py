@@ -1,0 +1,216 @@
+"""Judging one submission: extract additional files, compile once, run `number_of_runs` times,
+decide the verdict (§6 of the Judge0 reference).
+
+Differences from Judge0, on purpose:
+- the program is compiled once per submission, not once per run; every run starts from a box
+  holding exactly what the compile step left;
+- a program killed by a signal is reported as such (statuses 7-10/12, `exit_signal`,
+  `Caught fatal signal N`) instead of Judge0's bash-wrapped NZEC 128+N; a memory-limit kill is
+  status 12, `exit_signal` 9, `Memory limit exceeded`; output beyond `max_file_size` is status 8
+  (SIGXFSZ), as the file-size limit would have raised it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from .config import Config
+from .languages import Language
+from .sandbox import Limits, NativeSandbox, Outcome, RunResult, RunSpec
+from .statuses import Status, for_signal
+from .verdict import outputs_match
+
+COMPILE_SCRIPT, RUN_SCRIPT = "compile.sh", "run.sh"
+PROJECT_COMPILE_SCRIPTS = ("compile.sh", "compile")  # language 89, in order of preference
+PROJECT_RUN_SCRIPTS = ("run.sh", "run")
+ARCHIVE = "additional_files.zip"
+SNAPSHOT_MAX_BYTES = 256 * 1024 * 1024
+COMPILE_TIMEOUT_OUTPUT = b"Compilation time limit exceeded."
+MILLI = Decimal("0.001")
+
+
+@dataclass
+class RunOutcome:
+    """The judged result of one run."""
+
+    status: Status
+    result: RunResult
+    exit_code: int | None
+    exit_signal: int | None
+    message: str | None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _seconds(value: float) -> Decimal:
+    """Isolate reports times in milliseconds; so do we."""
+    return Decimal(str(value)).quantize(MILLI, rounding=ROUND_HALF_UP)
+
+
+class Pipeline:
+    """Judges submissions in one sandbox. Construct once per worker process."""
+
+    def __init__(self, sandbox: NativeSandbox, config: Config):
+        self.sandbox = sandbox
+        self.config = config
+
+    # -- limits ----------------------------------------------------------------------------
+
+    def compile_limits(self, language: Language) -> Limits:
+        c = self.config
+        return Limits(
+            cpu_time=c.max_cpu_time_limit, extra_cpu_time=0, wall_time=c.max_wall_time_limit,
+            memory_kb=max(c.max_memory_limit, language.compile_memory_kb or 0),
+            stack_kb=c.max_stack_limit,
+            processes=max(c.max_max_processes_and_or_threads, language.compile_processes or 0),
+            file_size_kb=c.max_max_file_size,
+            output_bytes=c.max_max_file_size * 1024,
+        )
+
+    def extract_limits(self) -> Limits:
+        c = self.config
+        return Limits(cpu_time=2, extra_cpu_time=1, wall_time=4, memory_kb=c.max_memory_limit,
+                      stack_kb=c.max_stack_limit, processes=c.max_max_processes_and_or_threads,
+                      file_size_kb=c.max_extract_size, output_bytes=64 * 1024)
+
+    @staticmethod
+    def run_limits(row: dict[str, Any]) -> Limits:
+        return Limits(
+            cpu_time=float(row["cpu_time_limit"]), extra_cpu_time=float(row["cpu_extra_time"]),
+            wall_time=float(row["wall_time_limit"]), memory_kb=row["memory_limit"],
+            stack_kb=row["stack_limit"], processes=row["max_processes_and_or_threads"],
+            file_size_kb=row["max_file_size"], output_bytes=max(row["max_file_size"], 1) * 1024,
+            per_process_time=bool(row["enable_per_process_and_thread_time_limit"]),
+            per_process_memory=bool(row["enable_per_process_and_thread_memory_limit"]),
+        )
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _prepare_box(self, row: dict[str, Any], language: Language) -> None:
+        box = self.sandbox.box
+        box.reset()
+        if not language.is_project:
+            box.write(language.source_file, row["source_code"] or b"")
+        if row.get("additional_files"):
+            # Extracted inside the sandbox, so a hostile archive (zip slip, symlinks, bombs)
+            # can only damage the box; -n never overwrites the source file written above.
+            box.write(ARCHIVE, row["additional_files"])
+            self.sandbox.run(RunSpec(("/usr/bin/unzip", "-n", "-qq", ARCHIVE),
+                                     self.extract_limits(), stderr_to_stdout=True))
+            self.sandbox.run(RunSpec(("/bin/rm", "-f", ARCHIVE), self.extract_limits()))
+
+    def _compile_command(self, row: dict[str, Any], language: Language) -> str | None:
+        if language.is_project:
+            box = self.sandbox.box
+            return next((name for name in PROJECT_COMPILE_SCRIPTS if box.exists(name)), None)
+        if not language.compile_cmd:
+            return None
+        limits = self.compile_limits(language)
+        script = language.compile_command(row.get("compiler_options"), {
+            "memory_limit": limits.memory_kb, "stack_limit": limits.stack_kb,
+            "max_processes_and_or_threads": limits.processes})
+        self.sandbox.box.replace(COMPILE_SCRIPT, script.encode() + b"\n")
+        return COMPILE_SCRIPT
+
+    def _run_command(self, row: dict[str, Any], language: Language) -> str:
+        if language.is_project:
+            box = self.sandbox.box
+            return next((n for n in PROJECT_RUN_SCRIPTS if box.exists(n)), PROJECT_RUN_SCRIPTS[0])
+        script = language.run_command(row.get("command_line_arguments"), row)
+        self.sandbox.box.replace(RUN_SCRIPT, script.encode() + b"\n")
+        return RUN_SCRIPT
+
+    def _compile(self, row: dict[str, Any], language: Language) -> RunResult | None:
+        script = self._compile_command(row, language)
+        if script is None:
+            return None
+        return self.sandbox.run(RunSpec(("/bin/bash", script),
+                                        self.compile_limits(language), stderr_to_stdout=True))
+
+    def _run_once(self, row: dict[str, Any], language: Language) -> RunOutcome:
+        spec = RunSpec(("/bin/bash", self._run_command(row, language)),
+                       self.run_limits(row), stdin=row.get("stdin") or b"",
+                       stderr_to_stdout=bool(row["redirect_stderr_to_stdout"]),
+                       network=bool(row.get("enable_network")))
+        result = self.sandbox.run(spec)
+        return judge_run(result, row.get("expected_output"))
+
+    # -- the whole submission --------------------------------------------------------------
+
+    def judge(self, row: dict[str, Any], language: Language) -> dict[str, Any]:
+        """Judge a submission row; returns the columns to store with its final status."""
+        self._prepare_box(row, language)
+        compiled = self._compile(row, language)
+        compile_output = compiled.stdout or None if compiled else None
+        if compiled is not None and compiled.outcome is not Outcome.OK:
+            if compiled.outcome is Outcome.INTERNAL_ERROR:
+                return internal_error(compiled.message or "compilation failed in the sandbox")
+            if compiled.outcome in (Outcome.TIME_LIMIT_CPU, Outcome.TIME_LIMIT_WALL):
+                compile_output = COMPILE_TIMEOUT_OUTPUT
+            return {"status_id": Status.COMPILATION_ERROR, "compile_output": compile_output,
+                    "stdout": None, "stderr": None, "time": None, "wall_time": None,
+                    "memory": None, "exit_code": None, "exit_signal": None, "message": None,
+                    "finished_at": _now()}
+        runs = max(int(row["number_of_runs"]), 1)
+        snapshot = self.sandbox.box.snapshot(SNAPSHOT_MAX_BYTES) if runs > 1 else None
+        outcomes: list[RunOutcome] = []
+        for i in range(runs):
+            if i:
+                self.sandbox.box.reset()
+                self.sandbox.box.restore(snapshot)
+            outcomes.append(self._run_once(row, language))
+            if outcomes[-1].status is not Status.ACCEPTED:
+                break
+        return final_values(outcomes, compile_output)
+
+
+def judge_run(result: RunResult, expected_output: bytes | None) -> RunOutcome:
+    """Map a sandbox result to a Judge0 status, exit code, signal and message."""
+    outcome = result.outcome
+    if outcome is Outcome.OK:
+        accepted = expected_output is None or outputs_match(expected_output, result.stdout or None)
+        status = Status.ACCEPTED if accepted else Status.WRONG_ANSWER
+        return RunOutcome(status, result, 0, None, None)
+    if outcome is Outcome.NONZERO_EXIT:
+        return RunOutcome(Status.RUNTIME_ERROR_NZEC, result, result.exit_code, None, result.message)
+    if outcome is Outcome.SIGNALED:
+        return RunOutcome(for_signal(result.signal), result, 0, result.signal,
+                          result.message)
+    if outcome in (Outcome.TIME_LIMIT_CPU, Outcome.TIME_LIMIT_WALL):
+        return RunOutcome(Status.TIME_LIMIT_EXCEEDED, result, 0, None, result.message)
+    if outcome is Outcome.MEMORY_LIMIT:
+        return RunOutcome(Status.RUNTIME_ERROR_OTHER, result, 0, 9, "Memory limit exceeded")
+    if outcome is Outcome.OUTPUT_LIMIT:
+        return RunOutcome(Status.RUNTIME_ERROR_SIGXFSZ, result, 0, 25, "Output limit exceeded")
+    return RunOutcome(Status.INTERNAL_ERROR, result, None, None, result.message)
+
+
+def final_values(outcomes: list[RunOutcome], compile_output: bytes | None) -> dict[str, Any]:
+    """Judge0's aggregation: mean time, truncated mean memory, everything else from the last
+    executed run."""
+    last = outcomes[-1]
+    times = [_seconds(o.result.cpu_time) for o in outcomes]
+    memory = sum(o.result.memory_kb for o in outcomes) // len(outcomes)
+    return {
+        "status_id": last.status,
+        "compile_output": compile_output,
+        "stdout": last.result.stdout or None,
+        "stderr": last.result.stderr or None,
+        "time": sum(times) / len(times),
+        "wall_time": _seconds(last.result.wall_time),
+        "memory": memory,
+        "exit_code": last.exit_code,
+        "exit_signal": last.exit_signal,
+        "message": last.message,
+        "finished_at": _now(),
+    }
+
+
+def internal_error(message: str) -> dict[str, Any]:
+    """The final values of a submission whose judging failed (status 13)."""
+    return {"status_id": Status.INTERNAL_ERROR, "message": message, "finished_at": _now()}

@@ -1,0 +1,53 @@
+"""The work queue (RQ on Redis) and the completion signal `wait=true` blocks on.
+
+The queue message carries the submission token only; Postgres holds the submission. The queue
+is named after JUDGE0_VERSION, as Judge0's Resque queue is, so `/workers` reads the same.
+
+Completion: when a worker stores a final status it pushes onto a per-token Redis list; a
+waiting API request blocks on that list with BLPOP. Unlike pub/sub this cannot miss a signal
+sent before the waiter started listening, and unlike polling it returns as soon as the verdict
+is stored.
+"""
+
+from __future__ import annotations
+
+import redis
+import rq
+
+JOB_FUNCTION = "workers.jobs.judge_submission"  # resolved by RQ inside the worker process
+JOB_TIMEOUT = 3600  # seconds; the sandbox limits end every run long before
+DONE_KEY = "judge:done:{token}"
+DONE_TTL = 600  # a signal nobody waits for disappears
+
+
+class JobQueue:
+    def __init__(self, redis_url: str, name: str):
+        self.redis = redis.Redis.from_url(redis_url, health_check_interval=30)
+        self.queue = rq.Queue(name, connection=self.redis)
+
+    @property
+    def name(self) -> str:
+        return self.queue.name
+
+    def enqueue(self, token: str) -> None:
+        self.queue.enqueue(JOB_FUNCTION, token, job_id=token, result_ttl=0,
+                           failure_ttl=86400, job_timeout=JOB_TIMEOUT)
+
+    def pending(self) -> int:
+        """Jobs waiting in the queue (not the ones being judged), Judge0's queue-size measure."""
+        return self.queue.count
+
+    def notify_done(self, token: str) -> None:
+        key = DONE_KEY.format(token=token)
+        with self.redis.pipeline() as pipe:
+            pipe.delete(key)
+            pipe.rpush(key, 1)
+            pipe.expire(key, DONE_TTL)
+            pipe.execute()
+
+    def wait_done(self, token: str, timeout: float) -> bool:
+        """Block until the submission is final or `timeout` seconds pass."""
+        return self.redis.blpop([DONE_KEY.format(token=token)], timeout=timeout) is not None
+
+    def close(self) -> None:
+        self.redis.close()
