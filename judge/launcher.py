@@ -1,0 +1,102 @@
+"""`judge up`: the API (gunicorn) and one judging worker per CPU, in the foreground.
+
+The processes are started by command line (`gunicorn api.wsgi:application`, `python -m
+workers`), so this module depends on neither package. A child that dies is restarted after a
+short back-off; SIGINT/SIGTERM are passed on and the launcher waits for a clean stop (workers
+finish the submission they are judging).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from .config import Config
+
+log = logging.getLogger(__name__)
+STOP_GRACE = 30.0  # seconds children get to stop before they are killed
+RESTART_DELAY = 1.0
+
+
+def api_command(config: Config, bind: str | None = None) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "api.wsgi:application",
+            "--bind", bind or f"0.0.0.0:{config.port}",
+            "--workers", str(max(config.rails_server_processes, 1)),
+            # gthread: a `wait=true` request blocks one thread while its submission is judged
+            "--worker-class", "gthread", "--threads", str(max(config.rails_max_threads, 16)),
+            "--graceful-timeout", str(int(STOP_GRACE)), "--timeout", "0",
+            "--access-logfile", "-", "--log-level", "info"]
+
+
+def worker_command() -> list[str]:
+    return [sys.executable, "-m", "workers"]
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen | None = None
+    started: float = 0.0
+    failures: int = field(default=0)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.argv)
+        self.started = time.monotonic()
+        log.info("started %s (pid %d)", self.name, self.process.pid)
+
+
+def run(config: Config, workers: int | None = None, bind: str | None = None) -> int:
+    """Start everything and supervise until SIGINT/SIGTERM; returns the exit status."""
+    count = workers if workers is not None else (os.cpu_count() or 1)
+    children = [Child("api", api_command(config, bind))]
+    children += [Child(f"worker-{i}", worker_command()) for i in range(count)]
+    stopping = False
+
+    def stop(signum, frame) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for child in children:
+        child.start()
+    print(f"Judge0-compatible API on http://{bind or f'0.0.0.0:{config.port}'} with {count} "
+          "worker(s). Ctrl+C stops.", flush=True)
+    while not stopping:
+        time.sleep(0.2)
+        for child in children:
+            code = child.process.poll()
+            if code is None or stopping:
+                continue
+            if code == 2 and child.name.startswith("worker"):
+                log.error("%s refuses to start (see its message above); not restarting", child.name)
+                stopping = True
+                break
+            child.failures = child.failures + 1 if time.monotonic() - child.started < 10 else 1
+            delay = min(RESTART_DELAY * 2 ** (child.failures - 1), 30)
+            log.warning("%s exited with %s; restarting in %.0f s", child.name, code, delay)
+            time.sleep(delay)
+            child.start()
+    return _stop_all(children)
+
+
+def _stop_all(children: list[Child]) -> int:
+    for child in children:
+        if child.process and child.process.poll() is None:
+            child.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    for child in children:
+        if child.process is None:
+            continue
+        try:
+            child.process.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            child.process.kill()
+            child.process.wait()
+    return 0
