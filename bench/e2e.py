@@ -1,0 +1,135 @@
+"""End-to-end latency: `POST /submissions?wait=true` (hello world with stdin) per language,
+against the same program compiled and run bare on this machine, interleaved in one run.
+
+    python bench/e2e.py [--runs 30] [--url http://127.0.0.1:2358]
+
+Without --url it starts its own API (gunicorn) and workers on a free port, using DATABASE_URL
+and REDIS_URL (defaults: the local judge database and Redis database 11), and stops them after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from judge.config import Config  # noqa: E402
+from judge.launcher import api_command, worker_command  # noqa: E402
+
+# language id -> (name, source, bare compile command or None, bare run command)
+PROGRAMS = {
+    71: ("Python 3", 'print("hello, " + input())', None, ["/usr/bin/python3", "script.py"],
+         "script.py"),
+    50: ("C (GCC)", '#include <stdio.h>\nint main(){char n[64];scanf("%63s",n);'
+         'printf("hello, %s\\n",n);}', ["/usr/bin/gcc", "main.c"], ["./a.out"], "main.c"),
+    54: ("C++ (GCC)", "#include <iostream>\n#include <string>\nint main(){std::string n;"
+         'std::cin>>n;std::cout<<"hello, "<<n<<std::endl;}', ["/usr/bin/g++", "main.cpp"],
+         ["./a.out"], "main.cpp"),
+    62: ("Java", "import java.util.Scanner;\npublic class Main{public static void main(String[] a)"
+         '{System.out.println("hello, "+new Scanner(System.in).next());}}',
+         ["/usr/bin/javac", "Main.java"], ["/usr/bin/java", "Main"], "Main.java"),
+    63: ("JavaScript (Node.js)", "const n=require('fs').readFileSync(0,'utf8').trim();"
+         "console.log('hello, '+n);", None, ["/usr/bin/node", "script.js"], "script.js"),
+    46: ("Bash", 'read n; echo "hello, $n"', None, ["/usr/bin/bash", "script.sh"], "script.sh"),
+}
+
+
+def bare(language_id: int) -> float:
+    _, source, compile_cmd, run_cmd, filename = PROGRAMS[language_id]
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, filename).write_text(source)
+        start = time.perf_counter()
+        if compile_cmd:
+            subprocess.run(compile_cmd, cwd=tmp, check=True, capture_output=True)
+        out = subprocess.run(run_cmd, cwd=tmp, input=b"world", capture_output=True, check=True)
+        elapsed = time.perf_counter() - start
+    assert out.stdout == b"hello, world\n", out
+    return elapsed
+
+
+def judged(http: requests.Session, url: str, language_id: int) -> float:
+    source = PROGRAMS[language_id][1]
+    start = time.perf_counter()
+    resp = http.post(f"{url}/submissions", params={"wait": "true"}, timeout=60,
+                     json={"source_code": source, "language_id": language_id, "stdin": "world"})
+    elapsed = time.perf_counter() - start
+    body = resp.json()
+    assert body["status"]["id"] == 3 and body["stdout"] == "hello, world\n", body
+    return elapsed
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def start_engine(workers: int) -> tuple[str, list[subprocess.Popen]]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MAX_QUEUE_SIZE": "100000"}
+    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/11")
+    env.setdefault("SANDBOX_BOXES_DIR", "/var/lib/judge/bench-boxes")
+    config = Config.load(env)
+    procs = [subprocess.Popen(api_command(config, f"127.0.0.1:{port}") + ["--log-level", "warning",
+                                                                           "--access-logfile", "/dev/null"],
+                              cwd=ROOT, env=env)]
+    procs += [subprocess.Popen(worker_command(), cwd=ROOT, env=env) for _ in range(workers)]
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            requests.get(f"{url}/statuses", timeout=1)
+            return url, procs
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise SystemExit("the engine did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--url")
+    parser.add_argument("--languages", default=",".join(map(str, PROGRAMS)))
+    args = parser.parse_args()
+    procs: list[subprocess.Popen] = []
+    url = args.url
+    if url is None:
+        url, procs = start_engine(workers=os.cpu_count() or 1)
+    http = requests.Session()
+    try:
+        rows = []
+        for language_id in map(int, args.languages.split(",")):
+            judged(http, url, language_id)  # warm-up: first JVM/gcc start fills the page cache
+            bare(language_id)
+            ours, base = [], []
+            for _ in range(args.runs):
+                base.append(bare(language_id))
+                ours.append(judged(http, url, language_id))
+            rows.append((PROGRAMS[language_id][0], base, ours))
+        print(f"\n{args.runs} runs each, interleaved; milliseconds\n")
+        print("| language | bare median | bare p95 | judged median | judged p95 | overhead (median) |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name, base, ours in rows:
+            bm, om = statistics.median(base) * 1e3, statistics.median(ours) * 1e3
+            print(f"| {name} | {bm:.1f} | {pct(base, .95) * 1e3:.1f} | {om:.1f} | "
+                  f"{pct(ours, .95) * 1e3:.1f} | {om - bm:+.1f} |")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+
+
+if __name__ == "__main__":
+    main()

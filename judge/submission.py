@@ -1,0 +1,163 @@
+"""The submission resource as Judge0 defines it: its attributes, which of them a client may set,
+the ``fields`` parameter and the ``base64_encoded`` flag (§4.1, §5.1, §5.2).
+
+Validation of a new submission lives in :mod:`judge.submission_rules` and output shaping in
+:mod:`judge.serializer`; ``parse_create``, ``serialize`` and the UTF-8 error names are
+re-exported here so that callers can import the whole resource from one place.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the real imports happen lazily in __getattr__ (they import this module)
+    from judge.config import Config
+    from judge.serializer import (
+        UTF8_ERROR_CREATE_WAIT,
+        UTF8_ERROR_MULTIPLE,
+        UTF8_ERROR_SINGLE,
+        Utf8Error,
+        serialize,
+    )
+    from judge.submission_rules import parse_create
+
+__all__ = [
+    "ATTRIBUTES",
+    "PERMITTED",
+    "DEFAULT_FIELDS",
+    "TEXT_ATTRIBUTES",
+    "DECIMAL_ATTRIBUTES",
+    "TIMESTAMP_ATTRIBUTES",
+    "effective_base64",
+    "parse_fields",
+    # re-exported lazily, see __getattr__
+    "parse_create",
+    "serialize",
+    "Utf8Error",
+    "UTF8_ERROR_SINGLE",
+    "UTF8_ERROR_MULTIPLE",
+    "UTF8_ERROR_CREATE_WAIT",
+]
+
+# Every attribute in Judge0's serializer order (master: 40). Output objects always follow this
+# order, whatever order ``fields`` named them in. The last two are virtual.
+ATTRIBUTES: tuple[str, ...] = (
+    "source_code",
+    "language_id",
+    "stdin",
+    "expected_output",
+    "stdout",
+    "status_id",
+    "created_at",
+    "finished_at",
+    "time",
+    "memory",
+    "stderr",
+    "token",
+    "number_of_runs",
+    "cpu_time_limit",
+    "cpu_extra_time",
+    "wall_time_limit",
+    "memory_limit",
+    "stack_limit",
+    "max_processes_and_or_threads",
+    "enable_per_process_and_thread_time_limit",
+    "enable_per_process_and_thread_memory_limit",
+    "max_file_size",
+    "compile_output",
+    "exit_code",
+    "exit_signal",
+    "message",
+    "wall_time",
+    "compiler_options",
+    "command_line_arguments",
+    "redirect_stderr_to_stdout",
+    "callback_url",
+    "additional_files",
+    "enable_network",
+    "started_at",
+    "queued_at",
+    "updated_at",
+    "queue_host",
+    "execution_host",
+    "status",
+    "language",
+)
+
+# The 20 keys a client may set; anything else in a request body is ignored.
+PERMITTED: tuple[str, ...] = (
+    "source_code", "language_id", "compiler_options", "command_line_arguments", "number_of_runs",
+    "stdin", "expected_output", "cpu_time_limit", "cpu_extra_time", "wall_time_limit",
+    "memory_limit", "stack_limit", "max_processes_and_or_threads",
+    "enable_per_process_and_thread_time_limit", "enable_per_process_and_thread_memory_limit",
+    "max_file_size", "redirect_stderr_to_stdout", "callback_url", "additional_files",
+    "enable_network",
+)
+
+# What a response carries when ``fields`` is absent or empty (rendered in ATTRIBUTES order:
+# stdout, time, memory, stderr, token, compile_output, message, status).
+DEFAULT_FIELDS: tuple[str, ...] = (
+    "token", "time", "memory", "stdout", "stderr", "compile_output", "message", "status",
+)
+
+# Byte strings that base64_encoded governs on output; in plain mode they must be ASCII (§5.3).
+TEXT_ATTRIBUTES = frozenset(
+    {"source_code", "stdin", "expected_output", "stdout", "stderr", "compile_output"})
+# Decimal columns, rendered as strings such as "0.002".
+DECIMAL_ATTRIBUTES = frozenset(
+    {"time", "wall_time", "cpu_time_limit", "cpu_extra_time", "wall_time_limit"})
+TIMESTAMP_ATTRIBUTES = frozenset(
+    {"created_at", "finished_at", "started_at", "queued_at", "updated_at"})
+
+_ALL_FIELDS = "*"
+
+
+def effective_base64(query_value: Any, config: Config) -> bool:
+    """The request's effective ``base64_encoded`` flag (§5.2).
+
+    Judge0 compares exact strings: with ``DISABLE_IMPLICIT_BASE64_ENCODING`` (our default, the
+    released v1.13.1 behaviour) only ``"true"`` turns base64 on; without it (Judge0 master)
+    anything but ``"false"`` does, including an absent parameter and a JSON ``true``.
+    """
+    if config.disable_implicit_base64_encoding:
+        return query_value == "true"
+    return query_value != "false"
+
+
+def parse_fields(raw: str | None) -> list[str] | str:
+    """The attributes selected by a ``fields`` parameter, in output order, or the error text.
+
+    The value is split on ``,`` without trimming, like Ruby's ``split`` (trailing empty items
+    dropped), so ``"stdout, time"`` asks for ``" time"`` and is refused with
+    ``invalid fields: [ time]``. ``*`` selects everything; absent or empty gives the defaults.
+    """
+    names = (raw or "").split(",")
+    while names and names[-1] == "":
+        names.pop()
+    invalid = [name for name in names if name != _ALL_FIELDS and name not in ATTRIBUTES]
+    if invalid:
+        return f"invalid fields: [{', '.join(invalid)}]"
+    if _ALL_FIELDS in names:
+        return list(ATTRIBUTES)
+    wanted = set(names) or set(DEFAULT_FIELDS)
+    return [name for name in ATTRIBUTES if name in wanted]
+
+
+_REEXPORTS = {
+    "parse_create": "judge.submission_rules",
+    "serialize": "judge.serializer",
+    "Utf8Error": "judge.serializer",
+    "UTF8_ERROR_SINGLE": "judge.serializer",
+    "UTF8_ERROR_MULTIPLE": "judge.serializer",
+    "UTF8_ERROR_CREATE_WAIT": "judge.serializer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy re-exports: those modules import this one, so importing them eagerly would cycle."""
+    module = _REEXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

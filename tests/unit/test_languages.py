@@ -1,0 +1,307 @@
+"""Languages: languages.yml, Judge0's ids and names, the list orders (§13), command building."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from judge.languages import (
+    Language,
+    LanguageCatalog,
+    LanguageFileError,
+    expand_placeholders,
+    glibc_like_key,
+    sort_by_name,
+)
+
+# §13.3: the name of every Judge0 CE language id.
+JUDGE0_CE_NAMES: dict[int, str] = {
+    1: "Bash (4.4)",
+    2: "Bash (4.0)",
+    3: "Basic (fbc 1.05.0)",
+    4: "C (gcc 7.2.0)",
+    5: "C (gcc 6.4.0)",
+    6: "C (gcc 6.3.0)",
+    7: "C (gcc 5.4.0)",
+    8: "C (gcc 4.9.4)",
+    9: "C (gcc 4.8.5)",
+    10: "C++ (g++ 7.2.0)",
+    11: "C++ (g++ 6.4.0)",
+    12: "C++ (g++ 6.3.0)",
+    13: "C++ (g++ 5.4.0)",
+    14: "C++ (g++ 4.9.4)",
+    15: "C++ (g++ 4.8.5)",
+    16: "C# (mono 5.4.0.167)",
+    17: "C# (mono 5.2.0.224)",
+    18: "Clojure (1.8.0)",
+    19: "Crystal (0.23.1)",
+    20: "Elixir (1.5.1)",
+    21: "Erlang (OTP 20.0)",
+    22: "Go (1.9)",
+    23: "Haskell (ghc 8.2.1)",
+    24: "Haskell (ghc 8.0.2)",
+    25: "Insect (5.0.0)",
+    26: "Java (OpenJDK 9 with Eclipse OpenJ9)",
+    27: "Java (OpenJDK 8)",
+    28: "Java (OpenJDK 7)",
+    29: "JavaScript (nodejs 8.5.0)",
+    30: "JavaScript (nodejs 7.10.1)",
+    31: "OCaml (4.05.0)",
+    32: "Octave (4.2.0)",
+    33: "Pascal (fpc 3.0.0)",
+    34: "Python (3.6.0)",
+    35: "Python (3.5.3)",
+    36: "Python (2.7.9)",
+    37: "Python (2.6.9)",
+    38: "Ruby (2.4.0)",
+    39: "Ruby (2.3.3)",
+    40: "Ruby (2.2.6)",
+    41: "Ruby (2.1.9)",
+    42: "Rust (1.20.0)",
+    43: "Plain Text",
+    44: "Executable",
+    45: "Assembly (NASM 2.14.02)",
+    46: "Bash (5.0.0)",
+    47: "Basic (FBC 1.07.1)",
+    48: "C (GCC 7.4.0)",
+    49: "C (GCC 8.3.0)",
+    50: "C (GCC 9.2.0)",
+    51: "C# (Mono 6.6.0.161)",
+    52: "C++ (GCC 7.4.0)",
+    53: "C++ (GCC 8.3.0)",
+    54: "C++ (GCC 9.2.0)",
+    55: "Common Lisp (SBCL 2.0.0)",
+    56: "D (DMD 2.089.1)",
+    57: "Elixir (1.9.4)",
+    58: "Erlang (OTP 22.2)",
+    59: "Fortran (GFortran 9.2.0)",
+    60: "Go (1.13.5)",
+    61: "Haskell (GHC 8.8.1)",
+    62: "Java (OpenJDK 13.0.1)",
+    63: "JavaScript (Node.js 12.14.0)",
+    64: "Lua (5.3.5)",
+    65: "OCaml (4.09.0)",
+    66: "Octave (5.1.0)",
+    67: "Pascal (FPC 3.0.4)",
+    68: "PHP (7.4.1)",
+    69: "Prolog (GNU Prolog 1.4.5)",
+    70: "Python (2.7.17)",
+    71: "Python (3.8.1)",
+    72: "Ruby (2.7.0)",
+    73: "Rust (1.40.0)",
+    74: "TypeScript (3.7.4)",
+    75: "C (Clang 7.0.1)",
+    76: "C++ (Clang 7.0.1)",
+    77: "COBOL (GnuCOBOL 2.2)",
+    78: "Kotlin (1.3.70)",
+    79: "Objective-C (Clang 7.0.1)",
+    80: "R (4.0.0)",
+    81: "Scala (2.13.2)",
+    82: "SQL (SQLite 3.27.2)",
+    83: "Swift (5.2.3)",
+    84: "Visual Basic.Net (vbnc 0.0.0.5943)",
+    85: "Perl (5.28.1)",
+    86: "Clojure (1.10.1)",
+    87: "F# (.NET Core SDK 3.1.202)",
+    88: "Groovy (3.0.3)",
+    89: "Multi-file program",
+}
+
+# §13.1, verbatim.
+JUDGE0_ACTIVE_ORDER = [45, 46, 47, 75, 76, 48, 52, 49, 53, 50, 54, 86, 51, 77, 55, 56, 57, 58, 44,
+                       87, 59, 60, 88, 61, 62, 63, 78, 64, 89, 79, 65, 66, 67, 85, 68, 43, 69, 70,
+                       71, 80, 72, 73, 81, 82, 83, 74, 84]
+JUDGE0_ALL_ORDER = [45, 2, 1, 46, 3, 47, 75, 76, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 48, 52,
+                    49, 53, 50, 54, 86, 18, 17, 16, 51, 77, 55, 19, 56, 20, 57, 21, 58, 44, 87, 59,
+                    60, 22, 88, 24, 23, 61, 25, 62, 28, 27, 26, 63, 30, 29, 78, 64, 89, 79, 31, 65,
+                    32, 66, 33, 67, 85, 68, 43, 69, 37, 70, 36, 35, 34, 71, 80, 41, 40, 39, 38, 72,
+                    42, 73, 81, 82, 83, 74, 84]
+ARCHIVED_IDS = set(range(1, 43))
+
+
+def _judge0_languages(ids) -> list[Language]:
+    return [Language(id=i, name=JUDGE0_CE_NAMES[i], is_archived=i in ARCHIVED_IDS) for i in ids]
+
+
+class TestOrdering:
+    def test_glibc_approximation_reproduces_the_judge0_order_of_all_89_languages(self) -> None:
+        ordered = sorted(JUDGE0_CE_NAMES, key=lambda i: (glibc_like_key(JUDGE0_CE_NAMES[i]), i))
+        assert ordered == JUDGE0_ALL_ORDER
+
+    def test_glibc_approximation_reproduces_the_judge0_order_of_the_47_active_languages(self) -> None:
+        active = [i for i in JUDGE0_CE_NAMES if i not in ARCHIVED_IDS]
+        ordered = sorted(active, key=lambda i: (glibc_like_key(JUDGE0_CE_NAMES[i]), i))
+        assert ordered == JUDGE0_ACTIVE_ORDER
+
+    def test_sort_by_name_gives_the_judge0_order_with_or_without_the_en_us_locale(self) -> None:
+        assert [lang.id for lang in sort_by_name(_judge0_languages(range(1, 90)))] == JUDGE0_ALL_ORDER
+
+    def test_the_catalog_orders_its_judge0_names_like_judge0(self) -> None:
+        catalog = LanguageCatalog(_judge0_languages(range(1, 90)))
+        assert [lang.id for lang in catalog.all()] == JUDGE0_ALL_ORDER
+        assert [lang.id for lang in catalog.active()] == JUDGE0_ACTIVE_ORDER
+
+    def test_punctuation_is_ignored_before_case_and_case_before_punctuation(self) -> None:
+        assert glibc_like_key("C (GCC 7.4.0)") < glibc_like_key("C++ (GCC 7.4.0)")
+        assert glibc_like_key("C++ (GCC 7.4.0)") < glibc_like_key("C (GCC 8.3.0)")
+        assert glibc_like_key("basic") < glibc_like_key("Basic")
+        assert glibc_like_key("Éclair") < glibc_like_key("Eclairs")
+
+    def test_our_gcc_aliases_sort_next_to_their_plain_names(self, catalog: LanguageCatalog) -> None:
+        gcc = [lang.id for lang in catalog.active() if lang.id in {48, 49, 50, 52, 53, 54}]
+        assert gcc == [50, 54, 48, 52, 49, 53]
+
+
+class TestShippedCatalog:
+    def test_declares_all_89_judge0_ids_of_which_47_are_active(self, catalog: LanguageCatalog) -> None:
+        assert sorted(lang.id for lang in catalog.all()) == list(range(1, 90))
+        assert len(catalog.active()) == 47
+        assert {lang.id for lang in catalog.all() if lang.is_archived} == ARCHIVED_IDS
+
+    def test_archived_and_not_provided_languages_keep_their_judge0_names(self, catalog: LanguageCatalog) -> None:
+        for language in catalog.all():
+            if language.is_archived or not language.packages:
+                assert language.name == JUDGE0_CE_NAMES[language.id], language.id
+
+    def test_provided_languages_carry_the_installed_toolchain_versions(self, catalog: LanguageCatalog) -> None:
+        names = {lang.id: lang.name for lang in catalog.all()}
+        assert names[50] == "C (GCC 12.2.0)" and names[54] == "C++ (GCC 12.2.0)"
+        assert names[48] == "C (GCC 12.2.0, replaces GCC 7.4.0)"
+        assert names[53] == "C++ (GCC 12.2.0, replaces GCC 8.3.0)"
+        assert names[62].startswith("Java (OpenJDK 17.")
+        assert names[63].startswith("JavaScript (Node.js 20.")
+        assert names[71].startswith("Python (3.11.")
+        assert names[46].startswith("Bash (5.")
+        assert names[43] == "Plain Text" and names[89] == "Multi-file program"
+
+    def test_names_are_unique(self, catalog: LanguageCatalog) -> None:
+        names = [lang.name for lang in catalog.all()]
+        assert len(names) == len(set(names))
+
+    def test_every_compile_command_has_exactly_one_placeholder_for_options(self, catalog: LanguageCatalog) -> None:
+        for language in catalog.all():
+            assert language.compile_cmd is None or language.compile_cmd.count("%s") == 1
+
+    def test_provided_languages_use_absolute_debian_paths_and_name_their_packages(self, catalog: LanguageCatalog) -> None:
+        for language in catalog.active():
+            if language.packages:
+                assert language.programs() and all(p.startswith("/usr/bin/") for p in language.programs())
+
+    def test_project_language_has_no_commands_and_no_source_file(self, catalog: LanguageCatalog) -> None:
+        project = catalog.get(89)
+        assert project.is_project and not project.is_compiled
+        assert project.as_json() == {"id": 89, "name": "Multi-file program", "is_archived": False,
+                                     "source_file": None, "compile_cmd": None, "run_cmd": None}
+
+    def test_record_json_has_judge0_keys_in_order(self, catalog: LanguageCatalog) -> None:
+        assert list(catalog.get(50).as_json()) == ["id", "name", "is_archived", "source_file",
+                                                   "compile_cmd", "run_cmd"]
+        assert catalog.get(4).as_json() == {
+            "id": 4, "name": "C (gcc 7.2.0)", "is_archived": True, "source_file": "main.c",
+            "compile_cmd": "/usr/local/gcc-7.2.0/bin/gcc %s main.c", "run_cmd": "./a.out"}
+
+    def test_languages_are_hashable_despite_their_runtime_mapping(self, catalog: LanguageCatalog) -> None:
+        assert len({catalog.get(62), catalog.get(62)}) == 1
+
+    def test_unknown_ids_are_none(self, catalog: LanguageCatalog) -> None:
+        assert catalog.get(0) is None and catalog.get(142) is None and catalog.get(None) is None
+
+    def test_set_available_records_a_self_test_outcome(self) -> None:
+        catalog = LanguageCatalog.load(detect_available=False)
+        assert not catalog.get(71).available
+        catalog.set_available(71, True)
+        assert catalog.get(71).available
+        with pytest.raises(KeyError):
+            catalog.set_available(999, True)
+
+
+class TestCommands:
+    LIMITS = {"memory_limit": 128000, "stack_limit": 64000, "max_processes_and_or_threads": 60}
+
+    def test_compile_command_substitutes_sanitised_options(self, catalog: LanguageCatalog) -> None:
+        assert catalog.get(50).compile_command("  -O2 -lm; rm -rf / ", self.LIMITS) == \
+            "/usr/bin/gcc -O2 -lm rm -rf / main.c"
+        assert catalog.get(50).compile_command(None, self.LIMITS) == "/usr/bin/gcc  main.c"
+        assert catalog.get(71).compile_command("-O", self.LIMITS) is None
+
+    def test_run_command_appends_sanitised_arguments_after_a_space(self, catalog: LanguageCatalog) -> None:
+        assert catalog.get(71).run_command("a `b` c", self.LIMITS) == "/usr/bin/python3 script.py a b c"
+        assert catalog.get(71).run_command(None, self.LIMITS) == "/usr/bin/python3 script.py "
+        assert catalog.get(89).run_command("x", self.LIMITS) is None
+
+    def test_jvm_and_v8_are_sized_from_the_limits(self, catalog: LanguageCatalog) -> None:
+        java = catalog.get(62).run_command("", self.LIMITS)
+        assert "-XX:MaxRAM=128000k" in java and "-Xss64000k" in java and java.endswith("Main ")
+        assert "--max-old-space-size=125 " in catalog.get(63).run_command("", self.LIMITS)
+
+    def test_placeholders_are_named_after_submission_attributes(self) -> None:
+        command = "run -m {memory_limit}k -M {memory_limit_mb} -s {stack_limit} -p {max_processes_and_or_threads}"
+        assert expand_placeholders(command, self.LIMITS) == "run -m 128000k -M 125 -s 64000 -p 60"
+
+    def test_other_braces_reach_the_shell_untouched(self) -> None:
+        assert expand_placeholders("echo ${HOME} {a,b} {memory}", {}) == "echo ${HOME} {a,b} {memory}"
+
+    def test_a_missing_limit_is_an_error_naming_it(self) -> None:
+        with pytest.raises(ValueError, match="stack_limit"):
+            expand_placeholders("-Xss{stack_limit}k", {"memory_limit": 1})
+
+    def test_programs_are_the_commands_binaries_and_absolute_paths(self) -> None:
+        language = Language(
+            id=1, name="x", source_file="m", run_cmd="LD_LIBRARY_PATH=/opt/lib ./a.out",
+            compile_cmd="/bin/sed -i 's/^/\\n/' m && GOCACHE=/tmp/x /usr/local/go/bin/go build %s m | sort")
+        assert language.programs() == ["/bin/sed", "/usr/local/go/bin/go", "sort"]
+
+
+def _write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "languages.yml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+class TestLoading:
+    def test_availability_is_guessed_from_the_binaries_on_this_host(self, tmp_path: Path) -> None:
+        path = _write(tmp_path, """
+languages:
+  - {id: 1, name: "Shell", source_file: "a.sh", compile_cmd: null, run_cmd: "/bin/sh a.sh"}
+  - {id: 2, name: "Gone", source_file: "a.x", compile_cmd: "/nonexistent/cc %s a.x", run_cmd: "./a.out"}
+  - {id: 3, name: "Multi-file program", source_file: null, compile_cmd: null, run_cmd: null}
+""")
+        catalog = LanguageCatalog.load(path)
+        assert [catalog.get(i).available for i in (1, 2, 3)] == [True, False, True]
+
+    def test_yaml_anchors_share_records(self, tmp_path: Path) -> None:
+        path = _write(tmp_path, """
+languages:
+  - &c {id: 1, name: "C a", source_file: "main.c", compile_cmd: "cc %s main.c", run_cmd: "./a.out", packages: [gcc]}
+  - {<<: *c, id: 2, name: "C b"}
+""")
+        second = LanguageCatalog.load(path, detect_available=False).get(2)
+        assert second.name == "C b" and second.compile_cmd == "cc %s main.c"
+        assert second.packages == ("gcc",)
+
+    def test_the_runtime_settings_are_read_only(self, catalog: LanguageCatalog) -> None:
+        assert catalog.get(62).runtime["reserves_address_space"] is True
+        with pytest.raises(TypeError):
+            catalog.get(62).runtime["x"] = 1  # type: ignore[index]
+
+    @pytest.mark.parametrize(("record", "message"), [
+        ('{id: 1, name: "X", source_file: "a", compile_cmd: "cc a", run_cmd: "./a"}', "exactly one %s"),
+        ('{id: 1, name: "X", source_file: "a", compile_cmd: "cc %s %s", run_cmd: "./a"}', "exactly one %s"),
+        ('{id: 1, name: "X", source_file: "a", run_cmd: "./a", colour: red}', "unknown keys"),
+        ('{id: 1, name: "X", source_file: "a"}', "run_cmd are required"),
+        ('{name: "X"}', "id and a name"),
+    ])
+    def test_inconsistent_records_are_refused_with_a_reason(self, tmp_path: Path, record: str, message: str) -> None:
+        with pytest.raises(LanguageFileError, match=message):
+            LanguageCatalog.load(_write(tmp_path, f"languages:\n  - {record}\n"))
+
+    def test_duplicate_ids_are_refused(self) -> None:
+        language = Language(id=1, name="X", source_file="a", run_cmd="./a")
+        with pytest.raises(LanguageFileError, match="twice"):
+            LanguageCatalog([language, replace(language, name="Y")])
+
+    def test_a_missing_file_is_reported(self, tmp_path: Path) -> None:
+        with pytest.raises(LanguageFileError, match="cannot load"):
+            LanguageCatalog.load(tmp_path / "nope.yml")
