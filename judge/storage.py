@@ -25,6 +25,8 @@ from psycopg.rows import dict_row
 from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from .statuses import Status
+
 log = logging.getLogger(__name__)
 
 # Every column of `submissions` but `id`, in Judge0's attribute order (the one place that
@@ -40,11 +42,11 @@ COLUMNS: tuple[str, ...] = (
     "enable_network", "started_at", "queued_at", "updated_at", "queue_host", "execution_host",
     "callback_status", "callback_attempts",
 )
-# Columns that only the storage layer itself sets.
+# Columns an update never changes: a submission keeps its token for life.
 _IMMUTABLE = frozenset({"token"})
-# In Queue and Processing; any other status is final.
-UNFINISHED_STATUSES: tuple[int, ...] = (1, 2)
-IN_QUEUE, PROCESSING = UNFINISHED_STATUSES
+IN_QUEUE, PROCESSING = int(Status.IN_QUEUE), int(Status.PROCESSING)
+# Any other status is final.
+UNFINISHED_STATUSES: tuple[int, ...] = (IN_QUEUE, PROCESSING)
 
 MIGRATIONS_PACKAGE = "judge.migrations"
 _MIGRATION_FILE = re.compile(r"^(\d{4})_(\w+)\.sql$")
@@ -101,13 +103,18 @@ def describe_dsn(dsn: str) -> str:
 
 
 def _token(value: str | uuid.UUID | None) -> uuid.UUID | None:
-    """The UUID a token names, or None for anything that cannot be a token (never found)."""
+    """The UUID a token names, or None for anything that is not a token (never found).
+
+    Only the canonical lowercase form counts: Judge0 matches tokens as strings, so
+    ``" <token>"``, upper case or ``urn:uuid:<token>`` find nothing there either.
+    """
     if isinstance(value, uuid.UUID):
         return value
     try:
-        return uuid.UUID(value) if isinstance(value, str) else None
+        parsed = uuid.UUID(value) if isinstance(value, str) else None
     except ValueError:
         return None
+    return parsed if parsed is not None and str(parsed) == value else None
 
 
 def _checked_columns(values: Mapping[str, Any], writable: bool = False) -> list[str]:

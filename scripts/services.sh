@@ -72,7 +72,8 @@ start_postgres() {
         END { if (!found && first != "") print first }')
     if [ -z "$cluster" ]; then
         local version
-        version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+        version=$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null \
+            | sort -V | tail -n 1 || true)
         [ -n "$version" ] || die "no PostgreSQL server binaries in /usr/lib/postgresql"
         say "creating PostgreSQL cluster $version/main on port $PG_PORT"
         as_root pg_createcluster --start --port "$PG_PORT" "$version" main

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from .test_submissions import BASH, C, CPP, PY, TEXT, wait_final
+from .test_submissions import BASH, C, CPP, PY, TEXT, b64, wait_final
 
 DECIMAL = re.compile(r"^\d+\.\d+$")
 
@@ -63,7 +63,7 @@ def test_nonzero_exit_is_nzec_with_its_code(engine):
 @pytest.mark.parametrize("source, status, signal", [
     ("int main(){volatile int *p=0; return *p;}", 7, 11),
     ("#include <stdlib.h>\nint main(){abort();}", 10, 6),
-    ("int main(){volatile int z=0; return 1/z;}", 9, 8),
+    ("int main(){volatile int z=0; volatile int r=10/z; return r;}", 9, 8),
     ("#include <signal.h>\nint main(){raise(SIGTERM);}", 12, 15),
 ])
 def test_signals_are_reported_accurately(engine, source, status, signal):
@@ -108,7 +108,7 @@ def test_output_beyond_max_file_size_is_sigxfsz(engine):
 
 
 def test_compile_error_keeps_compiler_output_and_nulls_the_rest(engine):
-    body = engine.run({"source_code": "int main(){ oops }", "language_id": C},
+    body = engine.run({"source_code": b64("int main(){ oops }"), "language_id": C},
                       fields="*", base64_encoded="true")
     assert body["status"] == {"id": 6, "description": "Compilation Error"}
     assert b"error" in base64.b64decode(body["compile_output"])
@@ -117,9 +117,9 @@ def test_compile_error_keeps_compiler_output_and_nulls_the_rest(engine):
 
 
 def test_compile_warnings_are_kept_on_success(engine):
-    body = engine.run({"source_code": "int main(){int x; return 0;}", "language_id": C,
+    body = engine.run({"source_code": b64("int main(){int x; return 0;}"), "language_id": C,
                        "compiler_options": "-Wall"}, base64_encoded="true")
-    assert body["status"]["id"] == 3
+    assert body["status"]["id"] == 3, base64.b64decode(body["compile_output"] or "")
     assert b"unused variable" in base64.b64decode(body["compile_output"])
 
 
