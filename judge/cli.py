@@ -16,14 +16,15 @@ from dataclasses import dataclass
 
 import psycopg
 
+from . import launcher, local_run
+from .config import Config
 from .storage import Storage, StorageUnavailable, describe_dsn
-
-DEFAULT_DATABASE_URL = "postgresql://judge:judge@127.0.0.1:5432/judge"
 
 
 def database_url() -> str:
-    """Where the database is: ``DATABASE_URL``, else the local one `make services` sets up."""
-    return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    """Where the database is: ``DATABASE_URL`` / ``POSTGRES_*`` / ``judge0.conf``, else the
+    local one `make services` sets up."""
+    return Config.load().database_url
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,38 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _up_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="judging workers to run (default: one per CPU)")
+    parser.add_argument("--bind", metavar="HOST:PORT",
+                        help="where the API listens (default: 0.0.0.0:$PORT, PORT=2358)")
+
+
+def _up(args: argparse.Namespace) -> int:
+    logging.getLogger().setLevel(logging.INFO)
+    return launcher.run(Config.load(), workers=args.workers, bind=args.bind)
+
+
+def _api(args: argparse.Namespace) -> int:
+    os.execv(sys.executable, launcher.api_command(Config.load(), args.bind))
+
+
+def _worker(args: argparse.Namespace) -> int:
+    os.execv(sys.executable, launcher.worker_command())
+
+
+def _bind_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bind", metavar="HOST:PORT", help="default: 0.0.0.0:$PORT")
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("migrate", "create or upgrade the database schema", _migrate, _migrate_options),
+    Command("up", "run the API and one judging worker per CPU in the foreground", _up,
+            _up_options),
+    Command("api", "run only the API (gunicorn)", _api, _bind_option),
+    Command("worker", "run one judging worker", _worker),
+    Command("run", "judge one source file locally through the sandbox and print the result",
+            local_run.run, local_run.add_arguments),
 )
 
 

@@ -136,6 +136,10 @@ def _validate(attributes: Mapping[str, Any], before_cast: Mapping[str, Any], con
         if len(attributes[name] or "") > MAX_OPTION_LENGTH:
             add(name, f"is too long (maximum is {MAX_OPTION_LENGTH} characters)")
 
+    for name in _STRING_ATTRIBUTES:  # our addition: Judge0 answers these with a 500
+        if not _storable_text(attributes[name]):
+            add(name, "must not contain NUL characters or unpaired UTF-16 surrogates")
+
     language_error = _language_error(attributes["language_id"], language)
     if language_error:
         add("language_id", language_error)
@@ -265,6 +269,17 @@ def _cast_string(value: Any) -> str | None:
     if isinstance(value, float):
         return ruby_float_str(value)
     return str(value)
+
+
+def _storable_text(value: str | None) -> bool:
+    """PostgreSQL text holds neither NUL nor lone surrogates (invalid in UTF-8)."""
+    if value is None:
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
 
 
 def _cast_text(value: Any, *, decode: bool) -> bytes | None:

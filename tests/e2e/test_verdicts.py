@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from .test_submissions import BASH, C, CPP, PY, TEXT, b64, wait_final
+from .test_submissions import BASH, CPP, PY, TEXT, C, b64, wait_final
 
 DECIMAL = re.compile(r"^\d+\.\d+$")
 

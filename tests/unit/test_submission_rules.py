@@ -341,3 +341,11 @@ def test_errors_come_in_judge0_validator_order(catalog: LanguageCatalog) -> None
                                           "setting compiler options is not allowed"]
     assert errors["command_line_arguments"] == ["is too long (maximum is 512 characters)",
                                                 "setting command line arguments is not allowed"]
+
+
+@pytest.mark.parametrize("value", ["-O2\x00", "\ud800"])
+def test_text_that_postgres_cannot_store_is_refused_not_a_500(
+        config: Config, catalog: LanguageCatalog, value: str) -> None:
+    body = {"source_code": "int main(){}", "language_id": 50, "compiler_options": value}
+    assert errors_of(body, config, catalog) == (
+        '{"compiler_options":["must not contain NUL characters or unpaired UTF-16 surrogates"]}')
