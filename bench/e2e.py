@@ -1,5 +1,6 @@
 """End-to-end latency: `POST /submissions?wait=true` (hello world with stdin) per language,
-against the same program compiled and run bare on this machine, interleaved in one run.
+against the same program compiled and run bare on this machine with the same commands
+(languages.yml), interleaved in one run.
 
     python bench/e2e.py [--runs 30] [--url http://127.0.0.1:2358]
 
@@ -25,41 +26,40 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from judge.config import Config  # noqa: E402
+from judge.languages import Language, LanguageCatalog  # noqa: E402
 from judge.launcher import api_command, worker_command  # noqa: E402
 
-# language id -> (name, source, bare compile command or None, bare run command)
+# language id -> hello world reading a name from stdin
 PROGRAMS = {
-    71: ("Python 3", 'print("hello, " + input())', None, ["/usr/bin/python3", "script.py"],
-         "script.py"),
-    50: ("C (GCC)", '#include <stdio.h>\nint main(){char n[64];scanf("%63s",n);'
-         'printf("hello, %s\\n",n);}', ["/usr/bin/gcc", "main.c"], ["./a.out"], "main.c"),
-    54: ("C++ (GCC)", "#include <iostream>\n#include <string>\nint main(){std::string n;"
-         'std::cin>>n;std::cout<<"hello, "<<n<<std::endl;}', ["/usr/bin/g++", "main.cpp"],
-         ["./a.out"], "main.cpp"),
-    62: ("Java", "import java.util.Scanner;\npublic class Main{public static void main(String[] a)"
-         '{System.out.println("hello, "+new Scanner(System.in).next());}}',
-         ["/usr/bin/javac", "Main.java"], ["/usr/bin/java", "Main"], "Main.java"),
-    63: ("JavaScript (Node.js)", "const n=require('fs').readFileSync(0,'utf8').trim();"
-         "console.log('hello, '+n);", None, ["/usr/bin/node", "script.js"], "script.js"),
-    46: ("Bash", 'read n; echo "hello, $n"', None, ["/usr/bin/bash", "script.sh"], "script.sh"),
+    71: 'print("hello, " + input())',
+    50: '#include <stdio.h>\nint main(){char n[64];scanf("%63s",n);printf("hello, %s\\n",n);}',
+    54: "#include <iostream>\n#include <string>\nint main(){std::string n;std::cin>>n;"
+        'std::cout<<"hello, "<<n<<std::endl;}',
+    62: "import java.util.Scanner;\npublic class Main{public static void main(String[] a){"
+        'System.out.println("hello, "+new Scanner(System.in).next());}}',
+    63: "const n=require('fs').readFileSync(0,'utf8').trim();console.log('hello, '+n);",
+    46: 'read n; echo "hello, $n"',
 }
+BARE_LIMITS = {"memory_limit": 128000, "stack_limit": 64000, "max_processes_and_or_threads": 60}
 
 
-def bare(language_id: int) -> float:
-    _, source, compile_cmd, run_cmd, filename = PROGRAMS[language_id]
+def bare(language: Language) -> float:
+    """The language's own compile and run commands (languages.yml), run by bash on the host."""
     with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, filename).write_text(source)
+        Path(tmp, language.source_file).write_text(PROGRAMS[language.id])
         start = time.perf_counter()
-        if compile_cmd:
-            subprocess.run(compile_cmd, cwd=tmp, check=True, capture_output=True)
-        out = subprocess.run(run_cmd, cwd=tmp, input=b"world", capture_output=True, check=True)
+        if language.compile_cmd:
+            subprocess.run(["/bin/bash", "-c", language.compile_command("", BARE_LIMITS)],
+                           cwd=tmp, check=True, capture_output=True)
+        out = subprocess.run(["/bin/bash", "-c", language.run_command("", BARE_LIMITS)],
+                             cwd=tmp, input=b"world", capture_output=True, check=True)
         elapsed = time.perf_counter() - start
     assert out.stdout == b"hello, world\n", out
     return elapsed
 
 
 def judged(http: requests.Session, url: str, language_id: int) -> float:
-    source = PROGRAMS[language_id][1]
+    source = PROGRAMS[language_id]
     start = time.perf_counter()
     resp = http.post(f"{url}/submissions", params={"wait": "true"}, timeout=60,
                      json={"source_code": source, "language_id": language_id, "stdin": "world"})
@@ -109,14 +109,16 @@ def main() -> None:
     http = requests.Session()
     try:
         rows = []
+        catalog = LanguageCatalog.load()
         for language_id in map(int, args.languages.split(",")):
+            language = catalog.get(language_id)
             judged(http, url, language_id)  # warm-up: first JVM/gcc start fills the page cache
-            bare(language_id)
+            bare(language)
             ours, base = [], []
             for _ in range(args.runs):
-                base.append(bare(language_id))
+                base.append(bare(language))
                 ours.append(judged(http, url, language_id))
-            rows.append((PROGRAMS[language_id][0], base, ours))
+            rows.append((language.name, base, ours))
         print(f"\n{args.runs} runs each, interleaved; milliseconds\n")
         print("| language | bare median | bare p95 | judged median | judged p95 | overhead (median) |")
         print("|---|---:|---:|---:|---:|---:|")
