@@ -198,6 +198,14 @@ class Config:
     wait_timeout: float = _float("WAIT_RESULT_TIMEOUT", 60.0)
     sandbox_boxes_dir: str = _text("SANDBOX_BOXES_DIR", "/var/lib/judge/boxes")
     sandbox_first_uid: int = _int("SANDBOX_FIRST_UID", 60000)
+    # Recovery (judge/leases.py, workers/reconciler.py): a worker holds a submission for
+    # LEASE_SECONDS and renews it while judging; every RECONCILE_INTERVAL seconds the fleet
+    # re-queues expired leases and In Queue submissions missing from the queue for longer than
+    # RECONCILE_QUEUED_AFTER seconds.
+    database_timeout: float = _float("DATABASE_TIMEOUT", 5.0)  # wait for a pooled connection
+    lease_seconds: float = _float("LEASE_SECONDS", 30.0)
+    reconcile_interval: float = _float("RECONCILE_INTERVAL", 10.0)
+    reconcile_queued_after: float = _float("RECONCILE_QUEUED_AFTER", 15.0)
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None,

@@ -6,11 +6,13 @@ The API process gets an `AppContext` (database pool, queue, languages); a worker
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
 from .languages import LanguageCatalog
+from .leases import Leases
 from .pipeline import Pipeline
 from .queue import JobQueue
 from .sandbox import NativeSandbox, SandboxSettings, open_sandbox
@@ -27,8 +29,8 @@ class AppContext:
     @classmethod
     def create(cls, config: Config | None = None) -> AppContext:
         config = config or Config.load()
-        return cls(config, Storage(config.database_url), JobQueue(config.redis_url,
-                   config.judge0_version), LanguageCatalog.load())
+        return cls(config, Storage(config.database_url, timeout=config.database_timeout),
+                   JobQueue(config.redis_url, config.judge0_version), LanguageCatalog.load())
 
     def close(self) -> None:
         self.storage.close()
@@ -44,6 +46,12 @@ def sandbox_settings(config: Config) -> SandboxSettings:
 class WorkerContext(AppContext):
     sandbox: NativeSandbox
     pipeline: Pipeline
+    leases: Leases
+
+    @property
+    def worker_id(self) -> str:
+        """Unique among live workers: host, process and box."""
+        return f"{self.config.hostname}:{os.getpid()}:box{self.sandbox.box.id}"
 
     @classmethod
     def create(cls, config: Config | None = None) -> WorkerContext:
@@ -51,7 +59,7 @@ class WorkerContext(AppContext):
         sandbox = open_sandbox(sandbox_settings(config))  # refuses to start without isolation
         base = AppContext.create(config)
         return cls(base.config, base.storage, base.queue, base.languages, sandbox,
-                   Pipeline(sandbox, config))
+                   Pipeline(sandbox, config), Leases(base.storage, config.lease_seconds))
 
     def close(self) -> None:
         super().close()

@@ -37,6 +37,10 @@ class JobQueue:
         """Jobs waiting in the queue (not the ones being judged), Judge0's queue-size measure."""
         return self.queue.count
 
+    def queued_tokens(self) -> list[str]:
+        """The tokens waiting in the queue (job ids are tokens)."""
+        return self.queue.get_job_ids()
+
     def notify_done(self, token: str) -> None:
         key = DONE_KEY.format(token=token)
         with self.redis.pipeline() as pipe:

@@ -40,7 +40,7 @@ COLUMNS: tuple[str, ...] = (
     "exit_code", "exit_signal", "message", "wall_time", "compiler_options",
     "command_line_arguments", "redirect_stderr_to_stdout", "callback_url", "additional_files",
     "enable_network", "started_at", "queued_at", "updated_at", "queue_host", "execution_host",
-    "callback_status", "callback_attempts",
+    "callback_status", "callback_attempts", "lease_until", "worker_id",
 )
 # Columns an update never changes: a submission keeps its token for life.
 _IMMUTABLE = frozenset({"token"})
@@ -139,10 +139,12 @@ class Storage:
     """
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10,
-                 open: bool = True) -> None:
+                 open: bool = True, timeout: float = 30.0) -> None:
+        """``timeout``: how long a caller waits for a connection before PoolTimeout (the API
+        uses a short one, so that a database outage is a prompt 503, not a hung request)."""
         self.dsn = dsn
         self.pool = ConnectionPool(
-            dsn, min_size=min_size, max_size=max_size, open=False, name="judge",
+            dsn, min_size=min_size, max_size=max_size, open=False, name="judge", timeout=timeout,
             kwargs={"autocommit": True, "row_factory": dict_row}, configure=_configure,
             # A connection that died with a server restart is replaced, not handed out.
             check=ConnectionPool.check_connection)

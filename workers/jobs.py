@@ -8,9 +8,11 @@ nothing is re-created per job.
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
 
 from judge.context import WorkerContext
+from judge.leases import Leases
 from judge.pipeline import internal_error
 
 log = logging.getLogger(__name__)
@@ -30,17 +32,45 @@ def context() -> WorkerContext:
     return _context
 
 
+class LeaseKeeper:
+    """Renews the worker's lease on a submission while it is being judged (a thread), so
+    that only a worker that died loses it."""
+
+    def __init__(self, leases: Leases, token: str, worker_id: str):
+        self.leases, self.token, self.worker_id = leases, token, worker_id
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="lease", daemon=True)
+
+    def _renew(self) -> None:
+        while not self._done.wait(self.leases.seconds / 3):
+            try:
+                if not self.leases.renew(self.token, self.worker_id):
+                    log.warning("lost the lease on %s", self.token)
+                    return
+            except Exception as e:  # the database is down: keep trying while judging
+                log.warning("cannot renew the lease on %s: %s", self.token, e)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 def judge_submission(token: str) -> None:
     ctx = context()
-    row = ctx.storage.mark_processing(token, ctx.config.hostname)
+    row = ctx.leases.claim(token, ctx.config.hostname, ctx.worker_id)
     if row is None:
-        log.info("submission %s is already final or gone; nothing to do", token)
+        log.info("submission %s is final, gone or judged by a live worker; skipped", token)
         return
     try:
-        language = ctx.languages.get(row["language_id"])
-        if language is None:
-            raise LookupError(f"language with id {row['language_id']} doesn't exist")
-        values = ctx.pipeline.judge(row, language)
+        with LeaseKeeper(ctx.leases, token, ctx.worker_id):
+            language = ctx.languages.get(row["language_id"])
+            if language is None:
+                raise LookupError(f"language with id {row['language_id']} doesn't exist")
+            values = ctx.pipeline.judge(row, language)
     except Exception as e:  # every failure becomes status 13, never a stuck submission
         log.error("judging %s failed:\n%s", token, traceback.format_exc())
         values = internal_error(f"{type(e).__name__}: {e}")

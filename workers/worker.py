@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import threading
+import time
 
+import redis
 import rq
 
 from judge.context import WorkerContext
 
 from . import jobs
+from .reconciler import Reconciler
 
 log = logging.getLogger(__name__)
+RETRY_MIN, RETRY_MAX = 0.5, 30.0  # seconds between attempts to reach Redis again
 
 
 def run_worker(context: WorkerContext | None = None, burst: bool = False) -> None:
@@ -27,10 +33,37 @@ def run_worker(context: WorkerContext | None = None, burst: bool = False) -> Non
     context = context or WorkerContext.create()
     jobs.install(context)
     name = f"{socket.gethostname()}.{os.getpid()}.box{context.sandbox.box.id}"
-    worker = rq.SimpleWorker([context.queue.queue], connection=context.queue.redis, name=name)
+    reconciler = Reconciler(context.leases, context.queue, context.config.reconcile_interval,
+                            context.config.reconcile_queued_after)
     log.info("worker %s judging queue %r in box %s", name, context.queue.name,
              context.sandbox.box.path)
+    reconciler.start()
     try:
-        worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+        _work_through_outages(context, name, burst)
     finally:
+        reconciler.stop()
         context.close()
+
+
+def _work_through_outages(context: WorkerContext, name: str, burst: bool) -> None:
+    """RQ's work loop ends with an exception when Redis goes away; the worker waits (with
+    back-off) and registers again instead of exiting, so an outage needs no restart. The
+    reconciler queues again what was lost with Redis."""
+    stopping = threading.Event()
+    delay = RETRY_MIN
+    while True:
+        started = time.monotonic()
+        try:  # a fresh registration each time: Redis may have come back empty
+            worker = rq.SimpleWorker([context.queue.queue], connection=context.queue.redis,
+                                     name=f"{name}.{int(time.time())}")
+            worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+            return  # asked to stop, or the burst is over
+        except redis.exceptions.RedisError as e:
+            if time.monotonic() - started > RETRY_MAX:
+                delay = RETRY_MIN  # it had been working: a new outage starts the back-off over
+            log.warning("the queue is unavailable (%s); trying again in %.0f s", e, delay)
+        for signum in (signal.SIGINT, signal.SIGTERM):  # RQ's handlers left with its loop
+            signal.signal(signum, lambda *_: stopping.set())
+        if stopping.wait(delay):
+            return
+        delay = min(delay * 2, RETRY_MAX)

@@ -49,7 +49,7 @@ class Submissions(_Base):
         wait = p.get("wait") == "true"
         if wait and not self.config.enable_wait_result:
             return error_response(resp, 400, "wait not allowed")
-        if self.ctx.queue.pending() + 1 > self.config.max_queue_size:
+        if self.ctx.storage.count_pending() + 1 > self.config.max_queue_size:
             return error_response(resp, 503, "queue is full")
         fields = self._fields(resp, p.get("fields"))
         if fields is None:
@@ -61,7 +61,10 @@ class Submissions(_Base):
         token = self._accept(attrs)
         if not wait:
             return set_json(resp, 201, {"token": token})
-        self.ctx.queue.wait_done(token, self.config.wait_timeout)
+        try:
+            self.ctx.queue.wait_done(token, self.config.wait_timeout)
+        except redis.exceptions.RedisError as e:  # answer with the submission as it stands
+            log.warning("cannot wait for %s, the queue is unavailable: %s", token, e)
         row = self.ctx.storage.get_submission(token)
         try:
             body = submission.serialize(row, fields, base64, self.ctx.languages)

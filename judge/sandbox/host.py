@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import bwrap
-from .box import Box, BoxError
+from .box import Box, BoxError, is_mounted
 from .cgroups import CgroupError, Hierarchy, detect
 from .native import NativeSandbox, SandboxError
 from .spec import Limits, Outcome, RunSpec
@@ -67,14 +67,31 @@ def _hierarchy(settings: SandboxSettings) -> Hierarchy:
 
 
 def clean_box_leftovers(box: Box, hierarchy: Hierarchy) -> int:
-    """Kill and remove the run cgroups a dead owner of `box` left, and drop its tmpfs.
-    Returns the number of cgroups removed."""
+    """Kill and remove the run cgroups (and so the processes) a dead owner of the claimed
+    `box` left. Returns the number of cgroups removed."""
     prefix = f"box{box.id}-"
     stale = [name for name in hierarchy.names() if name.startswith(prefix)]
     for name in stale:
         hierarchy.open(name).destroy()
-    box.reset()
     return len(stale)
+
+
+def sweep_unclaimed_boxes(settings: SandboxSettings, hierarchy: Hierarchy) -> list[int]:
+    """Clean every box no live worker holds (its owner was killed and nobody took the box
+    since): processes, cgroups and tmpfs go. Returns the box numbers that needed it."""
+    swept = []
+    for lock in sorted(settings.boxes_dir.glob("*.lock")):
+        if not lock.stem.isdigit():
+            continue
+        box = Box(settings.boxes_dir, int(lock.stem), settings.first_uid)
+        if not box.try_claim():
+            continue  # a live worker's box
+        try:
+            if clean_box_leftovers(box, hierarchy) or is_mounted(box.path):
+                swept.append(box.id)
+        finally:
+            box.release()
+    return swept
 
 
 def open_sandbox(settings: SandboxSettings | None = None, box_id: int | None = None
@@ -83,6 +100,10 @@ def open_sandbox(settings: SandboxSettings | None = None, box_id: int | None = N
     settings = settings or SandboxSettings()
     check_host()
     hierarchy = _hierarchy(settings)
+    try:
+        sweep_unclaimed_boxes(settings, hierarchy)
+    except (BoxError, CgroupError, OSError) as e:
+        raise SandboxUnavailable(f"cannot clean boxes left by dead workers: {e}") from e
     candidates = [box_id] if box_id is not None else range(settings.max_boxes)
     for n in candidates:
         box = Box(settings.boxes_dir, n, settings.first_uid, settings.box_size_kb,
@@ -94,6 +115,7 @@ def open_sandbox(settings: SandboxSettings | None = None, box_id: int | None = N
                                  f"(all {settings.max_boxes} are claimed by live workers)")
     try:
         clean_box_leftovers(box, hierarchy)
+        box.reset()
         sandbox = NativeSandbox(box, hierarchy, ro_paths=list(settings.ro_paths)
                                 if settings.ro_paths is not None else None,
                                 tmp_kb=settings.tmp_kb)

@@ -1,0 +1,84 @@
+"""Who is judging what, until when: the lease that lets a dead worker's submission be judged
+again, and the queries the reconciler uses to find submissions that would otherwise be stuck.
+
+A worker claims a submission by moving it to Processing with `lease_until = now() + lease`,
+renews the lease while it judges, and the final write ends it. Every step is one conditional
+UPDATE, so the claims of two workers that received the same token cannot both succeed while
+the first one is alive, and the first final write wins (judge/storage.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from psycopg import sql
+
+# the storage module's row shape and token parsing: leases are part of the same data layer
+from .storage import _SELECT_LIST, IN_QUEUE, PROCESSING, Storage, _token
+
+RECONCILE_LOCK_KEY = 0x4A554447_45303032  # one reconciliation pass at a time, fleet-wide
+
+
+class Leases:
+    def __init__(self, storage: Storage, seconds: float = 30.0):
+        self.storage = storage
+        self.seconds = seconds
+
+    def claim(self, token: str, host: str, worker_id: str) -> dict[str, Any] | None:
+        """Take a submission for judging: In Queue, or Processing under an expired lease.
+        Returns the row, or None if it is final, gone, or held by a live worker."""
+        key = _token(token)
+        if key is None:
+            return None
+        query = sql.SQL(
+            "UPDATE submissions SET status_id = %s, started_at = now(), updated_at = now(), "
+            "execution_host = %s, worker_id = %s, "
+            "lease_until = now() + make_interval(secs => %s) "
+            "WHERE token = %s AND (status_id = %s OR (status_id = %s AND "
+            "(lease_until IS NULL OR lease_until < now()))) RETURNING {}").format(_SELECT_LIST)
+        return self._one(query, [PROCESSING, host, worker_id, self.seconds, key,
+                                              IN_QUEUE, PROCESSING])
+
+    def renew(self, token: str, worker_id: str) -> bool:
+        """Extend our lease; False if the submission is no longer ours (finished, or taken
+        over after our lease expired)."""
+        row = self._one(
+            "UPDATE submissions SET lease_until = now() + make_interval(secs => %s) "
+            "WHERE token = %s AND status_id = %s AND worker_id = %s RETURNING 1 AS ok",
+            [self.seconds, _token(token), PROCESSING, worker_id])
+        return row is not None
+
+    def _one(self, query: Any, params: list[Any]) -> dict[str, Any] | None:
+        with self.storage.pool.connection() as conn:
+            return conn.execute(query, params).fetchone()
+
+    def requeue_expired(self, limit: int = 500) -> list[str]:
+        """Put Processing submissions whose lease ran out back In Queue; their tokens."""
+        with self.storage.pool.connection() as conn:
+            rows = conn.execute(
+                "UPDATE submissions SET status_id = %s, queued_at = now(), updated_at = now(), "
+                "worker_id = NULL WHERE id IN (SELECT id FROM submissions WHERE status_id = %s "
+                "AND (lease_until IS NULL OR lease_until < now()) LIMIT %s "
+                "FOR UPDATE SKIP LOCKED) RETURNING token",
+                [IN_QUEUE, PROCESSING, limit]).fetchall()
+        return [row["token"] for row in rows]
+
+    def waiting_since(self, seconds: float, limit: int = 1000) -> list[str]:
+        """In Queue submissions queued more than `seconds` ago, oldest first."""
+        with self.storage.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT token FROM submissions WHERE status_id = %s AND "
+                "coalesce(queued_at, created_at) < now() - make_interval(secs => %s) "
+                "ORDER BY id LIMIT %s", [IN_QUEUE, seconds, limit]).fetchall()
+        return [row["token"] for row in rows]
+
+    @contextlib.contextmanager
+    def exclusive_pass(self) -> Iterator[bool]:
+        """Yields True while this process holds the fleet-wide reconciliation lock (a
+        transaction-scoped advisory lock), False when another process holds it."""
+        with self.storage.pool.connection() as conn, conn.transaction():
+            row = conn.execute("SELECT pg_try_advisory_xact_lock(%s) AS ok",
+                               [RECONCILE_LOCK_KEY]).fetchone()
+            yield bool(row["ok"])

@@ -1,0 +1,203 @@
+"""Nothing accepted is lost: worker crashes, Redis and PostgreSQL outages (issue 6).
+
+Each test runs its own engine, and its own Redis or PostgreSQL server on a free port where it
+stops one, so the shared services are never touched."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from judge.sandbox.cgroups import V1_CONTROLLERS
+
+from .conftest import BOXES, ROOT, free_port, start_engine, stop_engine
+
+PY = 71
+FAST_RECOVERY = {"LEASE_SECONDS": "2", "RECONCILE_INTERVAL": "0.5",
+                 "RECONCILE_QUEUED_AFTER": "1", "MAX_QUEUE_SIZE": "10000"}
+PG_BIN = Path("/usr/lib/postgresql")
+
+
+def poll(engine, token: str, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = engine.get(f"/submissions/{token}", fields="status,stdout,message").json()
+        if body["status"]["id"] > 2 or time.monotonic() > deadline:
+            return body
+        time.sleep(0.1)
+
+
+def box_uid_processes() -> list[str]:
+    """Live processes of sandbox uids (zombies waiting for init to reap them hold nothing)."""
+    out = subprocess.run(["ps", "-eo", "uid=,pid=,stat=,comm="], capture_output=True, text=True)
+    return [line for line in out.stdout.splitlines()
+            if 60000 <= int(line.split()[0]) < 61000 and not line.split()[2].startswith("Z")]
+
+
+def run_cgroups() -> list[str]:
+    found = []
+    for controller in V1_CONTROLLERS:
+        parent = Path("/sys/fs/cgroup") / controller / "judge"
+        if parent.exists():
+            found += [p.name for p in parent.iterdir() if p.is_dir()]
+    return found
+
+
+def test_a_worker_killed_mid_run_leaves_nothing_and_the_submission_still_finishes(
+        database_url, storage):
+    engine, procs = start_engine(database_url, "redis://127.0.0.1:6379/10", FAST_RECOVERY,
+                                 workers=1)
+    try:
+        token = engine.post({"source_code": "import time\ntime.sleep(2)\nprint('done')",
+                             "language_id": PY}).json()["token"]
+        deadline = time.monotonic() + 20
+        while engine.get(f"/submissions/{token}").json()["status"]["id"] != 2:
+            assert time.monotonic() < deadline, "never started"
+            time.sleep(0.05)
+        time.sleep(0.3)  # the program is running in the sandbox now
+        assert box_uid_processes(), "expected the sandboxed program to be running"
+        procs[1].send_signal(signal.SIGKILL)
+        procs[1].wait()
+        time.sleep(0.5)
+        assert box_uid_processes() == []  # --die-with-parent and PDEATHSIG take the box down
+        # a new worker on this host cleans what the dead one left and the submission is judged
+        procs.append(subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT,
+                                      env=engine.env))
+        body = poll(engine, token, timeout=60)
+        assert body["status"]["id"] == 3 and body["stdout"] == "done\n", body
+    finally:
+        stop_engine(procs)
+    assert box_uid_processes() == []
+    assert run_cgroups() == []
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert BOXES not in mounts
+
+
+@pytest.fixture
+def private_redis() -> Iterator[tuple[str, callable, callable]]:
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="judge-redis-")
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", workdir]
+    state = {"proc": None}
+
+    def start() -> None:
+        state["proc"] = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True,
+                              text=True).stdout.strip() == "PONG":
+                return
+            time.sleep(0.05)
+        raise RuntimeError("private redis did not start")
+
+    def stop() -> None:
+        if state["proc"] and state["proc"].poll() is None:
+            state["proc"].terminate()
+            state["proc"].wait(10)
+
+    start()
+    yield f"redis://127.0.0.1:{port}/0", start, stop
+    stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_submissions_accepted_while_redis_is_down_are_judged_when_it_returns(
+        database_url, storage, private_redis):
+    redis_url, start_redis, stop_redis = private_redis
+    engine, procs = start_engine(database_url, redis_url, FAST_RECOVERY, workers=1)
+    tokens, errors = [], []
+    try:
+        def submit(n: int) -> None:
+            for i in range(n):
+                resp = engine.post({"source_code": f"print({i})", "language_id": PY})
+                (tokens if resp.status_code == 201 else errors).append(resp)
+
+        submit(5)
+        stop_redis()
+        submit(5)  # stored in PostgreSQL, tokens returned; the queue is unreachable
+        waited = engine.post({"source_code": "print(1)", "language_id": PY}, wait="true")
+        assert waited.status_code == 201  # answered with the submission as it stands
+        tokens.append(waited)
+        start_redis()  # empty: every queue message sent before the outage is gone too
+        submit(5)
+        assert errors == []
+        finals = [poll(engine, resp.json()["token"], timeout=60) for resp in tokens]
+    finally:
+        stop_engine(procs)
+    assert len(finals) == 16
+    assert [body["status"]["id"] for body in finals] == [3] * 16
+
+
+def _postgres_server(port: int, datadir: str):
+    version = sorted(os.listdir(PG_BIN), key=lambda v: int(v.split(".")[0]))[-1]
+    bin_dir = PG_BIN / version / "bin"
+    owner = pwd.getpwnam("postgres")
+
+    def as_postgres():
+        os.setgid(owner.pw_gid)
+        os.setuid(owner.pw_uid)
+
+    def start() -> None:
+        subprocess.run([str(bin_dir / "pg_ctl"), "-D", datadir, "-w", "-l",
+                        f"{datadir}/log", "-o", f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1",
+                        "start"], check=True, preexec_fn=as_postgres, capture_output=True)
+
+    def stop() -> None:
+        subprocess.run([str(bin_dir / "pg_ctl"), "-D", datadir, "-m", "fast", "-w", "stop"],
+                       preexec_fn=as_postgres, capture_output=True)
+
+    subprocess.run([str(bin_dir / "initdb"), "-D", datadir, "-A", "trust", "-U", "judge"],
+                   check=True, preexec_fn=as_postgres, capture_output=True)
+    return start, stop
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[tuple[str, callable, callable]]:
+    port = free_port()
+    datadir = tempfile.mkdtemp(prefix="judge-pg-")
+    shutil.chown(datadir, "postgres", "postgres")
+    start, stop = _postgres_server(port, datadir)
+    start()
+    yield f"postgresql://judge@127.0.0.1:{port}/postgres", start, stop
+    stop()
+    shutil.rmtree(datadir, ignore_errors=True)
+
+
+def test_postgres_outage_gives_503_json_and_recovers_without_restart(private_postgres):
+    database_url, start_pg, stop_pg = private_postgres
+    subprocess.run([sys.executable, "-m", "judge.cli", "migrate"], check=True, cwd=ROOT,
+                   env={**os.environ, "DATABASE_URL": database_url}, capture_output=True)
+    engine, procs = start_engine(database_url, "redis://127.0.0.1:6379/10", FAST_RECOVERY,
+                                 workers=1)
+    try:
+        before = engine.run({"source_code": "print('before')", "language_id": PY})
+        assert before["stdout"] == "before\n"
+        stop_pg()
+        down = [engine.post({"source_code": "print(1)", "language_id": PY}),
+                engine.get(f"/submissions/{before['token']}")]
+        for resp in down:
+            assert resp.status_code == 503, resp.text
+            assert resp.json() == {"error": "the database is unavailable, try again later"}
+        start_pg()
+        deadline = time.monotonic() + 30
+        while True:  # the pool replaces its dead connections by itself
+            try:
+                after = engine.run({"source_code": "print('after')", "language_id": PY})
+                break
+            except (AssertionError, requests.RequestException):
+                assert time.monotonic() < deadline, "the engine did not recover"
+                time.sleep(0.5)
+        assert after["stdout"] == "after\n"
+    finally:
+        stop_engine(procs)
