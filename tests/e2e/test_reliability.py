@@ -201,3 +201,59 @@ def test_postgres_outage_gives_503_json_and_recovers_without_restart(private_pos
         assert after["stdout"] == "after\n"
     finally:
         stop_engine(procs)
+
+
+def test_sigterm_lets_a_worker_finish_its_submission_and_stop_taking_new_ones(database_url,
+                                                                             storage):
+    engine, procs = start_engine(database_url, "redis://127.0.0.1:6379/10",
+                                 {**FAST_RECOVERY, "LEASE_SECONDS": "30"}, workers=1)
+    try:
+        running = engine.post({"source_code": "import time\ntime.sleep(1.5)\nprint('done')",
+                               "language_id": PY}).json()["token"]
+        deadline = time.monotonic() + 20
+        while engine.get(f"/submissions/{running}").json()["status"]["id"] != 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        procs[1].send_signal(signal.SIGTERM)
+        waiting = engine.post({"source_code": "print(2)", "language_id": PY}).json()["token"]
+        assert procs[1].wait(30) == 0
+        assert poll(engine, running, timeout=5)["stdout"] == "done\n"
+        # the worker took nothing new after SIGTERM; a new one judges what waits
+        assert engine.get(f"/submissions/{waiting}").json()["status"]["id"] == 1
+        procs.append(subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT,
+                                      env=engine.env))
+        assert poll(engine, waiting, timeout=30)["status"]["id"] == 3
+    finally:
+        stop_engine(procs)
+
+
+def test_a_flood_of_2000_submissions_all_reach_one_final_status(database_url, storage):
+    from concurrent.futures import ThreadPoolExecutor
+    engine, procs = start_engine(database_url, "redis://127.0.0.1:6379/10", FAST_RECOVERY,
+                                 workers=2)
+    try:
+        def post(i: int) -> tuple[int, str]:
+            resp = engine.http.post(f"{engine.url}/submissions", timeout=30, json={
+                "source_code": f"echo {i}", "language_id": 46, "expected_output": str(i)})
+            return resp.status_code, resp.json().get("token")
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(post, range(2000)))
+        assert [code for code, _ in results] == [201] * 2000
+        tokens = [token for _, token in results]
+        assert len(set(tokens)) == 2000
+        deadline = time.monotonic() + 240
+        while storage.count_pending() or _processing(storage):
+            assert time.monotonic() < deadline, "the flood was not judged in time"
+            time.sleep(1)
+        rows = storage.get_many(tokens)
+        assert [row["status_id"] for row in rows] == [3] * 2000  # each Accepted, exactly once
+        assert all(row["finished_at"] is not None for row in rows)
+    finally:
+        stop_engine(procs)
+
+
+def _processing(storage) -> int:
+    with storage.pool.connection() as conn:
+        return conn.execute("SELECT count(*) AS n FROM submissions WHERE status_id = 2"
+                            ).fetchone()["n"]
