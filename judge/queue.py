@@ -22,7 +22,12 @@ DONE_TTL = 600  # a signal nobody waits for disappears
 
 class JobQueue:
     def __init__(self, redis_url: str, name: str):
+        # Short operations fail after 5 s (redis-py's default) so a hung server cannot hang a
+        # request; blocking ones (BLPOP in wait_done and in RQ's dequeue) need no read timeout
+        # and rely on TCP keepalive to notice a dead server.
         self.redis = redis.Redis.from_url(redis_url, health_check_interval=30)
+        self.blocking = redis.Redis.from_url(redis_url, socket_timeout=None,
+                                             socket_keepalive=True, health_check_interval=30)
         self.queue = rq.Queue(name, connection=self.redis)
 
     @property
@@ -51,7 +56,8 @@ class JobQueue:
 
     def wait_done(self, token: str, timeout: float) -> bool:
         """Block until the submission is final or `timeout` seconds pass."""
-        return self.redis.blpop([DONE_KEY.format(token=token)], timeout=timeout) is not None
+        return self.blocking.blpop([DONE_KEY.format(token=token)], timeout=timeout) is not None
 
     def close(self) -> None:
         self.redis.close()
+        self.blocking.close()

@@ -54,7 +54,7 @@ def _work_through_outages(context: WorkerContext, name: str, burst: bool) -> Non
     while True:
         started = time.monotonic()
         try:  # a fresh registration each time: Redis may have come back empty
-            worker = rq.SimpleWorker([context.queue.queue], connection=context.queue.redis,
+            worker = rq.SimpleWorker([context.queue.queue], connection=context.queue.blocking,
                                      name=f"{name}.{int(time.time())}")
             worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
             return  # asked to stop, or the burst is over

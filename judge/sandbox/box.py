@@ -67,6 +67,12 @@ class Box:
         self.inodes = inodes
         self._lock_fd: int | None = None
 
+    @property
+    def cgroup_prefix(self) -> str:
+        """Run cgroups of this box are named `<prefix><pid>-<n>`. The uid, not the box number,
+        names them: uids are unique on a host even across differently configured boxes dirs."""
+        return f"box{self.uid}-"
+
     # -- ownership -------------------------------------------------------------------------
 
     def try_claim(self) -> bool:

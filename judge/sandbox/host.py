@@ -69,8 +69,7 @@ def _hierarchy(settings: SandboxSettings) -> Hierarchy:
 def clean_box_leftovers(box: Box, hierarchy: Hierarchy) -> int:
     """Kill and remove the run cgroups (and so the processes) a dead owner of the claimed
     `box` left. Returns the number of cgroups removed."""
-    prefix = f"box{box.id}-"
-    stale = [name for name in hierarchy.names() if name.startswith(prefix)]
+    stale = [name for name in hierarchy.names() if name.startswith(box.cgroup_prefix)]
     for name in stale:
         hierarchy.open(name).destroy()
     return len(stale)

@@ -116,12 +116,9 @@ class NativeSandbox:
         """Give the box back (its tmpfs is unmounted, its lock released)."""
         self.box.release()
 
-    def cgroup_prefix(self) -> str:
-        return f"box{self.box.id}-"
-
     def run(self, spec: RunSpec) -> RunResult:
         limits = spec.limits
-        name = f"{self.cgroup_prefix()}{os.getpid()}-{next(self._seq)}"
+        name = f"{self.box.cgroup_prefix}{os.getpid()}-{next(self._seq)}"
         try:
             group = self.hierarchy.create(name, cgroup_memory_bytes(limits),
                                           limits.processes + PIDS_OVERHEAD)

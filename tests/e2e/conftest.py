@@ -20,6 +20,7 @@ from judge.storage import Storage
 
 ROOT = Path(__file__).resolve().parents[2]
 BOXES = "/var/lib/judge/test-e2e-boxes"
+FIRST_UID = "62000"  # apart from the sandbox tests' 60000+ boxes, which run in the same session
 
 
 def free_port() -> int:
@@ -67,7 +68,8 @@ def start_engine(database_url: str, redis_url: str, extra_env: dict[str, str] | 
                  workers: int = 2) -> tuple[Engine, list[subprocess.Popen]]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-           "SANDBOX_BOXES_DIR": BOXES, "PORT": str(port), **(extra_env or {})}
+           "SANDBOX_BOXES_DIR": BOXES, "SANDBOX_FIRST_UID": FIRST_UID, "PORT": str(port),
+           **(extra_env or {})}
     api = subprocess.Popen([sys.executable, "-m", "gunicorn", "api.wsgi:application",
                             "--bind", f"127.0.0.1:{port}", "--workers", "2",
                             "--worker-class", "gthread", "--threads", "16",

@@ -21,11 +21,15 @@ import requests
 
 from judge.sandbox.cgroups import V1_CONTROLLERS
 
-from .conftest import BOXES, ROOT, free_port, start_engine, stop_engine
+from .conftest import ROOT, free_port, start_engine, stop_engine
 
 PY = 71
+# Own boxes and uids: the session's shared engine keeps its boxes while these tests run.
+BOXES = "/var/lib/judge/test-reliability-boxes"
+FIRST_UID = 62500
 FAST_RECOVERY = {"LEASE_SECONDS": "2", "RECONCILE_INTERVAL": "0.5",
-                 "RECONCILE_QUEUED_AFTER": "1", "MAX_QUEUE_SIZE": "10000"}
+                 "RECONCILE_QUEUED_AFTER": "1", "MAX_QUEUE_SIZE": "10000",
+                 "SANDBOX_BOXES_DIR": BOXES, "SANDBOX_FIRST_UID": str(FIRST_UID)}
 PG_BIN = Path("/usr/lib/postgresql")
 
 
@@ -42,15 +46,19 @@ def box_uid_processes() -> list[str]:
     """Live processes of sandbox uids (zombies waiting for init to reap them hold nothing)."""
     out = subprocess.run(["ps", "-eo", "uid=,pid=,stat=,comm="], capture_output=True, text=True)
     return [line for line in out.stdout.splitlines()
-            if 60000 <= int(line.split()[0]) < 61000 and not line.split()[2].startswith("Z")]
+            if FIRST_UID <= int(line.split()[0]) < FIRST_UID + 500
+            and not line.split()[2].startswith("Z")]
 
 
 def run_cgroups() -> list[str]:
+    """Run cgroups of this file's boxes (named box<uid>-...)."""
     found = []
     for controller in V1_CONTROLLERS:
         parent = Path("/sys/fs/cgroup") / controller / "judge"
         if parent.exists():
-            found += [p.name for p in parent.iterdir() if p.is_dir()]
+            found += [p.name for p in parent.iterdir() if p.is_dir()
+                      and p.name.startswith("box") and
+                      FIRST_UID <= int(p.name[3:].split("-")[0]) < FIRST_UID + 500]
     return found
 
 
