@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,9 +24,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from judge.config import Config  # noqa: E402
+from bench.engine import start_engine, stop_engine  # noqa: E402
 from judge.languages import Language, LanguageCatalog  # noqa: E402
-from judge.launcher import api_command, worker_command  # noqa: E402
 
 # language id -> hello world reading a name from stdin
 PROGRAMS = {
@@ -74,28 +72,6 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def start_engine(workers: int) -> tuple[str, list[subprocess.Popen]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "MAX_QUEUE_SIZE": "100000"}
-    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/11")
-    env.setdefault("SANDBOX_BOXES_DIR", "/var/lib/judge/bench-boxes")
-    config = Config.load(env)
-    procs = [subprocess.Popen(api_command(config, f"127.0.0.1:{port}") + ["--log-level", "warning",
-                                                                           "--access-logfile", "/dev/null"],
-                              cwd=ROOT, env=env)]
-    procs += [subprocess.Popen(worker_command(), cwd=ROOT, env=env) for _ in range(workers)]
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            requests.get(f"{url}/statuses", timeout=1)
-            return url, procs
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise SystemExit("the engine did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
@@ -127,10 +103,7 @@ def main() -> None:
             print(f"| {name} | {bm:.1f} | {pct(base, .95) * 1e3:.1f} | {om:.1f} | "
                   f"{pct(ours, .95) * 1e3:.1f} | {om - bm:+.1f} |")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(30)
+        stop_engine(procs)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Benchmarks: each script prints ours next to bare execution, measured in one run."""

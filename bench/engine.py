@@ -1,0 +1,49 @@
+"""Start the engine (gunicorn API + workers) for a benchmark, the way `judge up` does."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+from judge.config import Config
+from judge.launcher import api_command, worker_command
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_engine(workers: int, extra_env: dict[str, str] | None = None
+                 ) -> tuple[str, list[subprocess.Popen]]:
+    """API and `workers` workers on a free port; REDIS_URL defaults to Redis database 11."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MAX_QUEUE_SIZE": "100000", **(extra_env or {})}
+    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/11")
+    env.setdefault("SANDBOX_BOXES_DIR", "/var/lib/judge/bench-boxes")
+    config = Config.load(env)
+    procs = [subprocess.Popen(api_command(config, f"127.0.0.1:{port}") + ["--log-level", "warning",
+                                                                           "--access-logfile", "/dev/null"],
+                              cwd=ROOT, env=env)]
+    procs += [subprocess.Popen(worker_command(), cwd=ROOT, env=env) for _ in range(workers)]
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            requests.get(f"{url}/statuses", timeout=1)
+            return url, procs
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise SystemExit("the engine did not start")
+
+
+
+
+def stop_engine(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(60)
