@@ -268,22 +268,6 @@ class Storage:
                         "RETURNING {}").format(_SELECT_LIST)
         return self._fetchone(query, [key, list(UNFINISHED_STATUSES)])
 
-    def mark_queued(self, token: str, host: str) -> bool:
-        """Record that an unfinished submission was (re-)queued by ``host``; it is In Queue
-        again, as clients polling it should see. False if it is final or unknown."""
-        values = {"status_id": IN_QUEUE, "queue_host": host}
-        return self._update_unfinished(token, values, stamp="queued_at") is not None
-
-    def mark_processing(self, token: str, host: str) -> dict[str, Any] | None:
-        """Claim a submission for judging: status 2, ``started_at``, ``execution_host``.
-
-        Returns the whole row, or None when it is already final or gone (nothing to judge). A
-        row already in Processing is claimed again: its previous worker died or its job was
-        retried, and the first final write still wins (see :meth:`finish_submission`).
-        """
-        values = {"status_id": PROCESSING, "execution_host": host}
-        return self._update_unfinished(token, values, stamp="started_at")
-
     def finish_submission(self, token: str, values: Mapping[str, Any]) -> bool:
         """Store a verdict: ``values`` holds a final ``status_id`` and the result columns.
 

@@ -211,29 +211,6 @@ def test_list_refuses_pages_that_do_not_exist(clean_db: Storage, page, per_page)
 # -- the worker's state changes ----------------------------------------------------------------
 
 
-def test_mark_processing_claims_a_queued_submission_and_returns_it(clean_db: Storage, add):
-    row = add()
-    claimed = clean_db.mark_processing(row["token"], "worker-7")
-    assert claimed["status_id"] == 2
-    assert claimed["execution_host"] == "worker-7"
-    assert claimed["started_at"] is not None
-    assert claimed["source_code"] == row["source_code"]
-    assert clean_db.get_submission(row["token"]) == claimed
-
-
-def test_mark_processing_reclaims_a_submission_whose_worker_died(clean_db: Storage, add):
-    token = add()["token"]
-    clean_db.mark_processing(token, "dead-worker")
-    assert clean_db.mark_processing(token, "worker-2")["execution_host"] == "worker-2"
-
-
-def test_mark_processing_leaves_final_and_unknown_submissions_alone(clean_db: Storage, add):
-    token = add(status_id=3)["token"]
-    assert clean_db.mark_processing(token, "w") is None
-    assert clean_db.get_submission(token)["status_id"] == 3
-    assert clean_db.mark_processing(str(uuid.uuid4()), "w") is None
-
-
 def accepted(**extra: Any) -> dict[str, Any]:
     return {"status_id": 3, "stdout": b"1\n", "time": Decimal("0.002"), "memory": 380,
             "exit_code": 0, "wall_time": Decimal("0.011"), **extra}
@@ -241,7 +218,6 @@ def accepted(**extra: Any) -> dict[str, Any]:
 
 def test_finish_stores_the_verdict(clean_db: Storage, add):
     token = add()["token"]
-    clean_db.mark_processing(token, "w")
     assert clean_db.finish_submission(token, accepted(stderr=NOT_UTF8)) is True
     stored = clean_db.get_submission(token)
     assert (stored["status_id"], stored["stdout"], stored["stderr"]) == (3, b"1\n", NOT_UTF8)
@@ -293,25 +269,11 @@ def test_finish_refuses_to_change_the_token(clean_db: Storage, add):
         clean_db.finish_submission(token, accepted(token=str(uuid.uuid4())))
 
 
-def test_mark_queued_puts_an_unfinished_submission_back_in_queue(clean_db: Storage, add):
-    token = add(queue_host="api-1")["token"]
-    clean_db.mark_processing(token, "dead-worker")
-    assert clean_db.mark_queued(token, "reconciler") is True
-    stored = clean_db.get_submission(token)
-    assert (stored["status_id"], stored["queue_host"]) == (1, "reconciler")
-    assert stored["queued_at"] is not None
-
-
-def test_mark_queued_leaves_a_final_submission_alone(clean_db: Storage, add):
-    token = add(status_id=3, queue_host="api-1")["token"]
-    assert clean_db.mark_queued(token, "reconciler") is False
-    assert clean_db.get_submission(token)["queue_host"] == "api-1"
-
-
 def test_updates_move_updated_at_forward(clean_db: Storage, add):
     old = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     token = add(updated_at=old)["token"]
-    assert clean_db.mark_processing(token, "w")["updated_at"] > old
+    clean_db.finish_submission(token, accepted())
+    assert clean_db.get_submission(token)["updated_at"] > old
 
 
 def test_delete_removes_a_finished_submission_and_returns_it(clean_db: Storage, add):
