@@ -1,21 +1,19 @@
 """Languages: the Judge0 language table, loaded from ``languages.yml``.
 
 Each language is data (DMOJ style): ids and names are what clients select by, the commands are
-what the worker writes into ``compile.sh`` / ``run.sh``. Whether a language can actually run on
-this host is the ``available`` flag: guessed at load time from the binaries its commands name,
-and later confirmed or refuted by the workers' self-tests (:meth:`LanguageCatalog.set_available`).
+what the worker writes into ``compile.sh`` / ``run.sh``, and each carries its own self-test
+programs (judge/selftest.py). Whether a language can run is the ``available`` flag: guessed at
+load time from the binaries its commands name, and replaced by what the live workers' self-tests
+report once one of them has finished (:meth:`LanguageCatalog.follow`).
 """
 
 from __future__ import annotations
 
-import locale
 import os
 import re
 import shlex
 import shutil
-import threading
-import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -23,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from judge.collation import collation_keys, glibc_like_key
 from judge.wire import sanitize_shell_arg
 
 __all__ = [
@@ -31,7 +30,9 @@ __all__ = [
     "Language",
     "LanguageCatalog",
     "LanguageFileError",
+    "SelfTest",
     "expand_placeholders",
+    "glibc_like_key",
     "sort_by_name",
 ]
 
@@ -44,12 +45,40 @@ PROJECT_LANGUAGE_NAME = "Multi-file program"
 # from (the compile step passes the compile-step limits under the same names).
 _PLACEHOLDER = re.compile(r"\{(memory_limit|memory_limit_mb|stack_limit|max_processes_and_or_threads)\}")
 
-_COLLATION_LOCALE = "en_US.UTF-8"
-_locale_lock = threading.Lock()
+_NAME_VERSION = re.compile(r"\([^()]*?(\d+(?:\.\d+)*)[^()]*\)")
 
 
 class LanguageFileError(ValueError):
     """``languages.yml`` is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class SelfTest:
+    """Programs proving that a language works on this host (DMOJ's executor self-tests).
+
+    ``hello`` reads a line from stdin and prints ``hello, <line>``; it decides availability.
+    ``compile_error`` must be refused by the compiler (compiled languages only) and
+    ``runtime_error`` must fail at run time; ``judge languages check`` runs all three.
+    ``files`` are sent as ``additional_files`` (a zip), which is how the multi-file program
+    language is tested.
+    """
+
+    hello: str | None = None
+    stdin: str | None = "world"
+    expected: str = "hello, world"
+    compile_error: str | None = None
+    runtime_error: str | None = None
+    files: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    @classmethod
+    def from_yaml(cls, record: Any, where: str) -> SelfTest:
+        if not isinstance(record, dict) or set(record) - {spec.name for spec in fields(cls)}:
+            raise LanguageFileError(f"{where}: self_test must be a mapping with keys among "
+                                    f"{[spec.name for spec in fields(cls)]}")
+        test = cls(**{**record, "files": MappingProxyType(dict(record.get("files") or {}))})
+        if test.hello is None and not test.files:
+            raise LanguageFileError(f"{where}: self_test needs a hello program or files")
+        return test
 
 
 @dataclass(frozen=True)
@@ -66,8 +95,10 @@ class Language:
     packages: tuple[str, ...] = ()
     # A command whose output contains the version that the name advertises.
     version_cmd: str | None = None
-    # A program that prints exactly "hello, world"; the workers' self-test.
-    self_test: str | None = None
+    # Programs proving the language works here (see SelfTest).
+    self_test: SelfTest | None = None
+    # Read-only host paths (globs) the toolchain needs besides /usr and bwrap.DEFAULT_ETC_PATHS.
+    mounts: tuple[str, ...] = ()
     # Free-form per-language runtime settings for the sandbox (see languages.yml).
     runtime: Mapping[str, Any] = field(default_factory=dict, hash=False)
     # Floors for the compile step's process and memory (KB) limits, for heavy compilers.
@@ -84,6 +115,19 @@ class Language:
     def is_compiled(self) -> bool:
         """Has a compile step, which is also what makes ``compiler_options`` acceptable."""
         return self.compile_cmd is not None
+
+    @property
+    def version(self) -> str | None:
+        """The version the name advertises: the first number in its parentheses
+        (``C++ (GCC 12.2.0, replaces GCC 7.4.0)`` -> ``12.2.0``)."""
+        match = _NAME_VERSION.search(self.name)
+        return match.group(1) if match else None
+
+    @property
+    def reserves_address_space(self) -> bool:
+        """The runtime maps far more virtual memory than it uses (JVM, V8, BEAM, SBCL...), so
+        a per-process address-space limit would kill it; only the cgroup limit applies."""
+        return bool(self.runtime.get("reserves_address_space"))
 
     def as_json(self) -> dict[str, Any]:
         """The body of ``GET /languages/:id``: Judge0's six keys, in Judge0's order."""
@@ -172,45 +216,21 @@ def _programs_in(command: str) -> list[str]:
     return needed
 
 
-def glibc_like_key(name: str) -> tuple[str, str, tuple[bool, ...], str]:
-    """An approximation of glibc's ``en_US.UTF-8`` collation (ISO 14651) for when that locale
-    is not installed: letters and digits compared case- and accent-insensitively with
-    punctuation and spaces ignored, then accents, then lowercase before uppercase, and the raw
-    string last. It reproduces Judge0's documented orders (§13.1) for all 89 CE names."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    base = [char for char in decomposed if char.isalnum()]
-    primary = "".join(char.casefold() for char in base)
-    accents = "".join(char for char in decomposed if unicodedata.combining(char))
-    case = tuple(char.isupper() for char in base)
-    return (primary, accents, case, name)
-
-
-def _collation_keys(names: Iterable[str]) -> dict[str, Any]:
-    """Sort keys for ``names`` under glibc ``en_US.UTF-8`` if the locale exists, else the
-    approximation. setlocale() is process-wide, so it is switched under a lock and restored;
-    this runs once per catalog load, not per request."""
-    names = list(names)
-    with _locale_lock:
-        previous = locale.setlocale(locale.LC_COLLATE)
-        try:
-            locale.setlocale(locale.LC_COLLATE, _COLLATION_LOCALE)
-        except locale.Error:
-            return {name: glibc_like_key(name) for name in names}
-        try:
-            return {name: (locale.strxfrm(name), name) for name in names}
-        finally:
-            locale.setlocale(locale.LC_COLLATE, previous)
-
-
 def sort_by_name(languages: Iterable[Language]) -> list[Language]:
     """Languages in the order of Judge0's list endpoints: ``ORDER BY name`` under PostgreSQL's
     ``en_US.UTF-8`` collation (§13.1), ties broken by id."""
     items = list(languages)
-    keys = _collation_keys(language.name for language in items)
+    keys = collation_keys(language.name for language in items)
     return sorted(items, key=lambda language: (keys[language.name], language.id))
 
 
+
 _YAML_KEYS = {spec.name for spec in fields(Language)} - {"available"}
+
+
+# Where the catalog learns which languages the live workers can run: the ids, or None while
+# no worker has finished its self-test (then the load-time guess stands).
+AvailabilitySource = Callable[[], Collection[int] | None]
 
 
 class LanguageCatalog:
@@ -223,6 +243,28 @@ class LanguageCatalog:
                 raise LanguageFileError(f"language id {language.id} is declared twice")
             self._by_id[language.id] = language
         self._order = [language.id for language in sort_by_name(self._by_id.values())]
+        self._source: AvailabilitySource | None = None
+        self._overlay: tuple[Collection[int], dict[int, Language]] | None = None
+
+    def follow(self, source: AvailabilitySource) -> None:
+        """Take ``available`` from ``source`` (the workers' reports) whenever it has an answer;
+        the API does this so that ``/languages`` and the submission check agree with what the
+        workers can actually run."""
+        self._source = source
+        self._overlay = None
+
+    def _reported(self) -> Collection[int] | None:
+        return self._source() if self._source is not None else None
+
+    def _view(self, language: Language, ids: Collection[int] | None) -> Language:
+        if ids is None:
+            return language
+        if self._overlay is None or self._overlay[0] is not ids:
+            self._overlay = (ids, {})  # a new report: forget the copies made for the old one
+        copies = self._overlay[1]
+        if language.id not in copies:
+            copies[language.id] = replace(language, available=language.id in ids)
+        return copies[language.id]
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None, *,
@@ -244,11 +286,13 @@ class LanguageCatalog:
 
     def get(self, language_id: int | None) -> Language | None:
         """The language with that id, archived ones included; None if unknown."""
-        return self._by_id.get(language_id) if language_id is not None else None
+        language = self._by_id.get(language_id) if language_id is not None else None
+        return self._view(language, self._reported()) if language is not None else None
 
     def all(self) -> list[Language]:
         """Every language in ``GET /languages/all`` order."""
-        return [self._by_id[language_id] for language_id in self._order]
+        ids = self._reported()
+        return [self._view(self._by_id[language_id], ids) for language_id in self._order]
 
     def active(self) -> list[Language]:
         """Non-archived languages in ``GET /languages`` order."""
@@ -260,6 +304,7 @@ class LanguageCatalog:
         if language is None:
             raise KeyError(f"unknown language id {language_id}")
         self._by_id[language_id] = replace(language, available=available)
+        self._overlay = None
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -267,6 +312,10 @@ class LanguageCatalog:
     def __iter__(self) -> Iterator[Language]:
         """Languages in ``GET /languages/all`` order."""
         return iter(self.all())
+
+
+# Paths the sandbox builds itself; a language cannot have the host's bound over them.
+_SANDBOX_OWNED = ("", "/box", "/tmp", "/proc", "/dev", "/etc", "/usr")
 
 
 def _language_from_yaml(record: Any, path: Path) -> Language:
@@ -280,6 +329,13 @@ def _language_from_yaml(record: Any, path: Path) -> Language:
     values = dict(record)
     values["packages"] = tuple(values.get("packages") or ())
     values["runtime"] = MappingProxyType(dict(values.get("runtime") or {}))
+    values["mounts"] = tuple(values.get("mounts") or ())
+    if values.get("self_test") is not None:
+        values["self_test"] = SelfTest.from_yaml(values["self_test"], where)
+    for mount in values["mounts"]:
+        if not mount.startswith("/") or mount.rstrip("/") in _SANDBOX_OWNED:
+            raise LanguageFileError(f"{where}: mounts must be absolute host paths outside "
+                                    f"{', '.join(_SANDBOX_OWNED)}: {mount!r}")
     language = Language(**values)
     if not isinstance(language.id, int) or not isinstance(language.name, str) or not language.name:
         raise LanguageFileError(f"{where}: id must be an integer and name a non-empty string")

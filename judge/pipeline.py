@@ -1,6 +1,13 @@
 """Judging one submission: extract additional files, compile once, run `number_of_runs` times,
 decide the verdict (§6 of the Judge0 reference).
 
+`additional_files` (§9.1) is a zip from the client, so it is hostile until proven otherwise:
+it is unpacked *inside the sandbox* by `unzip -n` under the extraction limits (2 s CPU, each
+file at most MAX_EXTRACT_SIZE KB, the box's tmpfs size and inode count for the whole), so a
+zip-slip path, an absolute path, a symlink or a bomb can only affect the box. The source
+file and our `compile.sh`/`run.sh` are written before it and `-n` never overwrites them; the
+trusted side never follows a link the archive planted (box.py).
+
 Differences from Judge0, on purpose:
 - the program is compiled once per submission, not once per run; every run starts from a box
   holding exactly what the compile step left;
@@ -27,6 +34,9 @@ COMPILE_SCRIPT, RUN_SCRIPT = "compile.sh", "run.sh"
 PROJECT_COMPILE_SCRIPTS = ("compile.sh", "compile")  # language 89, in order of preference
 PROJECT_RUN_SCRIPTS = ("run.sh", "run")
 ARCHIVE = "additional_files.zip"
+# unzip never overwrites (-n): the source file and our scripts, written first, win. The archive
+# goes away afterwards so that programs see only its contents.
+EXTRACT = ("/bin/sh", "-c", 'unzip -n -qq "$0"; rm -f "$0"', ARCHIVE)
 SNAPSHOT_MAX_BYTES = 256 * 1024 * 1024
 COMPILE_TIMEOUT_OUTPUT = b"Compilation time limit exceeded."
 MILLI = Decimal("0.001")
@@ -79,30 +89,41 @@ class Pipeline:
                       file_size_kb=c.max_extract_size, output_bytes=64 * 1024)
 
     @staticmethod
-    def run_limits(row: dict[str, Any]) -> Limits:
+    def run_limits(row: dict[str, Any], language: Language | None = None) -> Limits:
+        """The submission's limits. A runtime that reserves far more address space than it
+        uses (JVM, V8, BEAM...) cannot live under a per-process address-space limit, so for
+        it the memory limit stays the cgroup's total even in per-process mode."""
+        per_process_memory = bool(row["enable_per_process_and_thread_memory_limit"])
+        if language is not None and language.reserves_address_space:
+            per_process_memory = False
         return Limits(
             cpu_time=float(row["cpu_time_limit"]), extra_cpu_time=float(row["cpu_extra_time"]),
             wall_time=float(row["wall_time_limit"]), memory_kb=row["memory_limit"],
             stack_kb=row["stack_limit"], processes=row["max_processes_and_or_threads"],
             file_size_kb=row["max_file_size"], output_bytes=max(row["max_file_size"], 1) * 1024,
             per_process_time=bool(row["enable_per_process_and_thread_time_limit"]),
-            per_process_memory=bool(row["enable_per_process_and_thread_memory_limit"]),
+            per_process_memory=per_process_memory,
         )
 
     # -- steps -----------------------------------------------------------------------------
 
-    def _prepare_box(self, row: dict[str, Any], language: Language) -> None:
+    def _prepare_box(self, row: dict[str, Any], language: Language) -> RunResult | None:
+        """A fresh box with the source, our scripts, then the archive's files. Returns the
+        extraction's result when the sandbox itself failed there, else None (an archive
+        unzip rejects is ignored, as in Judge0)."""
         box = self.sandbox.box
         box.reset()
         if not language.is_project:
             box.write(language.source_file, row["source_code"] or b"")
-        if row.get("additional_files"):
-            # Extracted inside the sandbox, so a hostile archive (zip slip, symlinks, bombs)
-            # can only damage the box; -n never overwrites the source file written above.
-            box.write(ARCHIVE, row["additional_files"])
-            self.sandbox.run(RunSpec(("/usr/bin/unzip", "-n", "-qq", ARCHIVE),
-                                     self.extract_limits(), stderr_to_stdout=True))
-            self.sandbox.run(RunSpec(("/bin/rm", "-f", ARCHIVE), self.extract_limits()))
+            # Written before the archive is unpacked: a bomb cannot leave them without room.
+            self._compile_command(row, language)
+            self._run_command(row, language)
+        if not row.get("additional_files"):
+            return None
+        box.write(ARCHIVE, row["additional_files"])
+        extracted = self.sandbox.run(RunSpec(EXTRACT, self.extract_limits(),
+                                             stderr_to_stdout=True))
+        return extracted if extracted.outcome is Outcome.INTERNAL_ERROR else None
 
     def _compile_command(self, row: dict[str, Any], language: Language) -> str | None:
         if language.is_project:
@@ -129,14 +150,14 @@ class Pipeline:
         script = self._compile_command(row, language)
         if script is None:
             return None
-        return self.sandbox.run(RunSpec(("/bin/bash", script),
-                                        self.compile_limits(language), stderr_to_stdout=True))
+        return self.sandbox.run(RunSpec(("/bin/bash", script), self.compile_limits(language),
+                                        stderr_to_stdout=True, mounts=language.mounts))
 
     def _run_once(self, row: dict[str, Any], language: Language) -> RunOutcome:
         spec = RunSpec(("/bin/bash", self._run_command(row, language)),
-                       self.run_limits(row), stdin=row.get("stdin") or b"",
+                       self.run_limits(row, language), stdin=row.get("stdin") or b"",
                        stderr_to_stdout=bool(row["redirect_stderr_to_stdout"]),
-                       network=bool(row.get("enable_network")))
+                       network=bool(row.get("enable_network")), mounts=language.mounts)
         result = self.sandbox.run(spec)
         return judge_run(result, row.get("expected_output"))
 
@@ -144,7 +165,9 @@ class Pipeline:
 
     def judge(self, row: dict[str, Any], language: Language) -> dict[str, Any]:
         """Judge a submission row; returns the columns to store with its final status."""
-        self._prepare_box(row, language)
+        failed = self._prepare_box(row, language)
+        if failed is not None:
+            return internal_error(failed.message or "extracting additional_files failed")
         compiled = self._compile(row, language)
         compile_output = compiled.stdout or None if compiled else None
         if compiled is not None and compiled.outcome is not Outcome.OK:

@@ -42,9 +42,10 @@ class JobQueue:
         """Jobs waiting in the queue (not the ones being judged), Judge0's queue-size measure."""
         return self.queue.count
 
-    def queued_tokens(self) -> list[str]:
-        """The tokens waiting in the queue (job ids are tokens)."""
-        return self.queue.get_job_ids()
+    def queued_tokens(self) -> set[str]:
+        """Tokens the queue knows: waiting, or taken by a worker that has not claimed the
+        submission yet (job ids are tokens)."""
+        return set(self.queue.get_job_ids()) | set(self.queue.started_job_registry.get_job_ids())
 
     def notify_done(self, token: str) -> None:
         key = DONE_KEY.format(token=token)

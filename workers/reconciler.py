@@ -42,7 +42,7 @@ class Reconciler:
                 return []
             expired = self.leases.requeue_expired()
             waiting = self.leases.waiting_since(self.queued_after)
-            queued = set(self.queue.queued_tokens()) if waiting else set()
+            queued = self.queue.queued_tokens() if waiting else set()
             lost = [token for token in waiting if token not in queued]
             for token in expired + lost:
                 self.queue.enqueue(token)

@@ -28,6 +28,11 @@ DEFAULT_ETC_PATHS = (
 # File descriptors the supervisor hands to bwrap, at fixed numbers (dash only knows 0-9).
 READY_FD, GO_FD, SECCOMP_FD, PASSWD_FD, GROUP_FD = 3, 4, 5, 6, 7
 CHILD_FDS = (READY_FD, GO_FD, SECCOMP_FD, PASSWD_FD, GROUP_FD)
+# Only for runs with networking: bwrap reports the sandbox's pid on INFO_FD (the supervisor
+# attaches the network to that pid's namespace), and /etc/resolv.conf and /etc/hosts come
+# from memfds.
+INFO_FD, RESOLV_FD, HOSTS_FD = 8, 9, 10
+NETWORK_FDS = (INFO_FD, RESOLV_FD, HOSTS_FD)
 
 # The program is started through this gate: it tells the supervisor it is ready (after all of
 # bwrap's set-up), waits for the go byte, then becomes the program. The supervisor reads the
@@ -52,9 +57,10 @@ def _root_links() -> list[str]:
 
 
 def etc_paths(patterns: Iterable[str] = DEFAULT_ETC_PATHS) -> list[str]:
+    """The existing host paths matching `patterns` (globs), each once, in order."""
     found: list[str] = []
     for pattern in patterns:
-        found.extend(sorted(glob.glob(pattern)))
+        found.extend(path for path in sorted(glob.glob(pattern)) if path not in found)
     return found
 
 
@@ -69,16 +75,20 @@ def group_line(uid: int) -> bytes:
 
 def argv(*, bwrap: str, box_path: str, uid: int, program: Iterable[str], tmp_bytes: int,
          ro_paths: Iterable[str], env: Iterable[tuple[str, str]], network: bool) -> list[str]:
+    """The network namespace is always the run's own: with `network` the supervisor gives it
+    a user-mode uplink (network.py) instead of sharing the host's."""
     a = [bwrap,
          "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts",
-         "--unshare-cgroup",
+         "--unshare-cgroup", "--unshare-net",
          "--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
          "--uid", str(uid), "--gid", str(uid), "--hostname", "box",
          "--ro-bind", "/usr", "/usr", *_root_links()]
-    if not network:
-        a.append("--unshare-net")
     for path in ro_paths:
         a += ["--ro-bind", path, path]
+    if network:
+        a += ["--info-fd", str(INFO_FD),
+              "--ro-bind-data", str(RESOLV_FD), "/etc/resolv.conf",
+              "--ro-bind-data", str(HOSTS_FD), "/etc/hosts"]
     a += ["--ro-bind-data", str(PASSWD_FD), "/etc/passwd",
           "--ro-bind-data", str(GROUP_FD), "/etc/group",
           "--proc", "/proc", "--dev", "/dev",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import itertools
+import json
 import math
 import os
 import resource
@@ -28,7 +29,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import bwrap, seccomp
+from . import bwrap, network, seccomp
 from .box import Box
 from .cgroups import Hierarchy, RunCgroup
 from .spec import Limits, Outcome, RunResult, RunSpec
@@ -144,6 +145,9 @@ class NativeSandbox:
     def _preexec(self, group: RunCgroup, limits: Limits, child_fds: list[int]):
         uid = self.box.uid
         limit_calls = rlimits(limits)
+        targets = bwrap.CHILD_FDS
+        if len(child_fds) > len(targets):
+            targets += bwrap.NETWORK_FDS
 
         def preexec() -> None:  # between fork and exec: no locks, no threads, keep it plain
             group.join_self()
@@ -151,9 +155,9 @@ class NativeSandbox:
                 resource.setrlimit(res, value)
             # Move the hand-over fds to the fixed numbers bwrap.argv() names.
             high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 16) for fd in child_fds]
-            for target, fd in zip(bwrap.CHILD_FDS, high, strict=True):
+            for target, fd in zip(targets, high, strict=True):
                 os.dup2(fd, target)
-            _libc.close_range(len(bwrap.CHILD_FDS) + 3, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
+            _libc.close_range(len(targets) + 3, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
             os.setgroups([])
             os.setresgid(uid, uid, uid)
             os.setresuid(uid, uid, uid)
@@ -162,26 +166,51 @@ class NativeSandbox:
 
         return preexec
 
-    def _spawn(self, spec: RunSpec, group: RunCgroup, ready_w: int, go_r: int):
+    def _spawn(self, spec: RunSpec, group: RunCgroup, ready_w: int, go_r: int,
+               info_w: int | None):
         env = dict(bwrap.BASE_ENV)
         env.update(spec.env)
+        ro_paths = self.ro_paths + [path for path in bwrap.etc_paths(spec.mounts)
+                                    if path not in self.ro_paths]
         argv = bwrap.argv(bwrap=self.bwrap, box_path=str(self.box.path), uid=self.box.uid,
-                          program=spec.argv, tmp_bytes=self.tmp_bytes, ro_paths=self.ro_paths,
+                          program=spec.argv, tmp_bytes=self.tmp_bytes, ro_paths=ro_paths,
                           env=env.items(), network=spec.network)
-        handed = [seccomp.filter_fd(spec.network),
-                  _memfd("judge-passwd", bwrap.passwd_line(self.box.uid)),
-                  _memfd("judge-group", bwrap.group_line(self.box.uid))]
+        created = [seccomp.filter_fd(spec.network),
+                   _memfd("judge-passwd", bwrap.passwd_line(self.box.uid)),
+                   _memfd("judge-group", bwrap.group_line(self.box.uid))]
+        child_fds = [ready_w, go_r, *created]
+        if info_w is not None:  # networking: bwrap.NETWORK_FDS
+            resolv_hosts = [_memfd("judge-resolv", network.RESOLV_CONF),
+                            _memfd("judge-hosts", network.HOSTS)]
+            created += resolv_hosts
+            child_fds += [info_w, *resolv_hosts]
         stdin = self._stdin_fd(spec.stdin)
         try:
             return subprocess.Popen(
                 argv, stdin=stdin, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT if spec.stderr_to_stdout else subprocess.PIPE,
-                preexec_fn=self._preexec(group, spec.limits, [ready_w, go_r, *handed]),
+                preexec_fn=self._preexec(group, spec.limits, child_fds),
                 close_fds=False, start_new_session=True, cwd=self.box.path,
                 env={"PATH": "/usr/bin:/bin"})
         finally:
-            for fd in (stdin, *handed):
+            for fd in (stdin, *created):
                 os.close(fd)
+
+    @staticmethod
+    def _connect(info_r: int) -> network.Uplink:
+        """Give the run's network namespace its firewalled uplink. bwrap has written the
+        sandbox's pid (and closed the pipe) before the gate reported ready."""
+        info = bytearray()
+        while chunk := os.read(info_r, READ_CHUNK):
+            info += chunk
+        try:
+            pid = int(json.loads(info)["child-pid"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise SandboxError(f"bubblewrap did not report the sandbox's pid: {info!r}") from e
+        try:
+            return network.attach(pid)
+        except (network.NetworkError, OSError) as e:
+            raise SandboxError(f"networking: {e}") from e
 
     # -- supervising -----------------------------------------------------------------------
 
@@ -189,12 +218,15 @@ class NativeSandbox:
         limits = spec.limits
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         go_r, go_w = os.pipe2(os.O_CLOEXEC)
+        info_r, info_w = os.pipe2(os.O_CLOEXEC) if spec.network else (None, None)
         try:
-            proc = self._spawn(spec, group, ready_w, go_r)
+            proc = self._spawn(spec, group, ready_w, go_r, info_w)
         finally:
-            os.close(ready_w)
-            os.close(go_r)
+            for fd in (ready_w, go_r, info_w):
+                if fd is not None:
+                    os.close(fd)
         pidfd = os.pidfd_open(proc.pid)
+        uplink: network.Uplink | None = None
         stdout, stderr = bytearray(), bytearray()
         streams = {proc.stdout.fileno(): stdout}
         if proc.stderr is not None:
@@ -205,6 +237,13 @@ class NativeSandbox:
                 err = b"".join(self._drain(fd, 4096) for fd in streams)
                 raise SandboxError(f"bubblewrap did not start the program (exit status "
                                    f"{proc.returncode}): {err.decode(errors='replace').strip()}")
+            if info_r is not None:
+                try:
+                    uplink = self._connect(info_r)
+                except SandboxError:
+                    group.kill_all()
+                    proc.wait()
+                    raise
             base_cpu = group.cpu_ns()
             group.reset_peak()
             start = time.monotonic()
@@ -216,8 +255,11 @@ class NativeSandbox:
                 buf += self._drain(fd, limits.output_bytes - len(buf))
             stats = group.stats()
         finally:
-            for fd in (ready_r, go_w, pidfd):
-                os.close(fd)
+            if uplink is not None:
+                uplink.close()
+            for fd in (ready_r, go_w, pidfd, info_r):
+                if fd is not None:
+                    os.close(fd)
             for pipe in (proc.stdout, proc.stderr):
                 if pipe is not None:
                     pipe.close()

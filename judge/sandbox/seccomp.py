@@ -1,8 +1,8 @@
 """The seccomp deny-list handed to bubblewrap (`bwrap --seccomp FD`).
 
 Default-allow with EPERM for the system calls that only serve to attack the kernel or escape
-the box (roughly Docker's default profile), plus EACCES for every non-AF_UNIX socket when the
-run has no network. Built once per process with libseccomp (through pyseccomp) and kept as
+the box (roughly Docker's default profile), plus EACCES for every socket family but AF_UNIX
+(and, for a run with networking, IPv4, IPv6 and netlink). Built once per process with libseccomp (through pyseccomp) and kept as
 raw BPF bytes; each run gets them through a memfd.
 """
 
@@ -31,6 +31,26 @@ DENIED_SYSCALLS = (
 )  # fmt: skip
 
 
+# Socket families a run may create. Runtimes use AF_UNIX socketpairs internally; a run with
+# networking also gets IP sockets and netlink (glibc's getaddrinfo asks the kernel for the
+# configured addresses). Packet, raw-ish and exotic families stay refused either way.
+ALLOWED_FAMILIES = (socket.AF_UNIX,)
+NETWORK_FAMILIES = (socket.AF_UNIX, socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK)
+
+
+def _refused_socket_families(network: bool) -> list[tuple[int, int | None]]:
+    """Ranges [low, high] of refused families; high None means "and everything above"."""
+    allowed = sorted(NETWORK_FAMILIES if network else ALLOWED_FAMILIES)
+    ranges: list[tuple[int, int | None]] = []
+    low = 0
+    for family in allowed:
+        if family > low:
+            ranges.append((low, family - 1))
+        low = family + 1
+    ranges.append((low, None))
+    return ranges
+
+
 @functools.cache
 def filter_bytes(network: bool) -> bytes:
     """The BPF program, compiled once per process for each network setting."""
@@ -42,11 +62,14 @@ def filter_bytes(network: bool) -> bytes:
             f.add_rule(seccomp.ERRNO(errno.EPERM), name)
         except (RuntimeError, ValueError, OSError):
             pass  # a syscall this libseccomp does not know cannot be called by name either
-    if not network:
-        # Runtimes use AF_UNIX socketpairs internally; every other family is refused.
-        f.add_rule(
-            seccomp.ERRNO(errno.EACCES), "socket", seccomp.Arg(0, seccomp.NE, socket.AF_UNIX)
-        )
+    for low, high in _refused_socket_families(network):
+        # libseccomp allows one comparison per argument in a rule: a bounded range becomes
+        # one EQ rule per family, the open top range a single GT rule.
+        if high is None:
+            f.add_rule(seccomp.ERRNO(errno.EACCES), "socket", seccomp.Arg(0, seccomp.GT, low - 1))
+            continue
+        for family in range(low, high + 1):
+            f.add_rule(seccomp.ERRNO(errno.EACCES), "socket", seccomp.Arg(0, seccomp.EQ, family))
     with tempfile.TemporaryFile() as tmp:
         f.export_bpf(tmp)
         tmp.seek(0)

@@ -57,13 +57,15 @@ class RunSpec:
     limits: Limits = field(default_factory=Limits)
     stdin: bytes | Path | None = None  # bytes, a host file, or nothing (/dev/null)
     env: tuple[tuple[str, str], ...] = ()  # added to the fixed minimal environment
-    network: bool = False
+    network: bool = False  # outbound networking through a user-mode stack (network.py)
     stderr_to_stdout: bool = False
+    mounts: tuple[str, ...] = ()  # extra read-only host paths (globs) this command needs
 
     def __post_init__(self) -> None:
         if not self.argv:
             raise ValueError("RunSpec.argv must name a program")
         object.__setattr__(self, "argv", tuple(self.argv))
+        object.__setattr__(self, "mounts", tuple(self.mounts))
         object.__setattr__(self, "env", tuple(dict(self.env).items()))
 
 
