@@ -1,0 +1,89 @@
+"""One real sandbox for the sandbox tests, C helper programs compiled once, and a check at the
+end of the session that nothing of the sandbox is left on the host."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from judge.sandbox import Limits, NativeSandbox, Outcome, RunSpec, SandboxSettings, open_sandbox
+from judge.sandbox.cgroups import V1_CONTROLLERS
+
+BOXES = Path("/var/lib/judge/test-boxes")
+FIRST_UID = 61000  # its own uid range: the end-to-end engine's boxes run in the same session
+PROGRAMS = Path(__file__).parent / "programs"
+
+
+def live_box_processes() -> list[str]:
+    out = subprocess.run(["ps", "-eo", "uid=,pid=,stat=,comm="], capture_output=True, text=True)
+    return [line for line in out.stdout.splitlines()
+            if FIRST_UID <= int(line.split()[0]) < FIRST_UID + 1000
+            and not line.split()[2].startswith("Z")]
+
+
+def our_cgroups() -> list[str]:
+    found = []
+    for controller in V1_CONTROLLERS:
+        parent = Path("/sys/fs/cgroup") / controller / "judge"
+        if parent.exists():
+            found += [p.name for p in parent.iterdir() if p.is_dir() and p.name.startswith(
+                tuple(f"box{uid}-" for uid in range(FIRST_UID, FIRST_UID + 10)))]
+    return found
+
+
+@pytest.fixture(scope="session")
+def compiled() -> Iterator[dict[str, bytes]]:
+    """The C programs of programs/*.c, compiled on the host once: name -> ELF bytes."""
+    out: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for source in sorted(PROGRAMS.glob("*.c")):
+            binary = Path(tmp, source.stem)
+            subprocess.run(["gcc", "-O1", "-o", str(binary), str(source)], check=True)
+            out[source.stem] = binary.read_bytes()
+    yield out
+
+
+@pytest.fixture(scope="session")
+def session_sandbox() -> Iterator[NativeSandbox]:
+    if os.geteuid() != 0:
+        pytest.skip("the sandbox needs root (it switches to per-box uids and manages cgroups)")
+    sandbox = open_sandbox(SandboxSettings(boxes_dir=BOXES, first_uid=FIRST_UID))
+    yield sandbox
+    sandbox.close()
+    # Clean-up guarantee: nothing of the sandbox outlives it.
+    assert live_box_processes() == []
+    assert our_cgroups() == []
+    assert str(BOXES) not in Path("/proc/self/mountinfo").read_text()
+
+
+class Box:
+    """The sandbox with a freshly reset box, plus helpers to run things in it."""
+
+    def __init__(self, sandbox: NativeSandbox, compiled: dict[str, bytes]):
+        self.sandbox = sandbox
+        self.compiled = compiled
+        sandbox.box.reset()
+
+    def install(self, *names: str) -> None:
+        for name in names:
+            self.sandbox.box.write(name, self.compiled[name], mode=0o755)
+
+    def run(self, *argv: str, stdin: bytes | Path | None = None, **limits):
+        spec_options = {k: limits.pop(k) for k in ("env", "stderr_to_stdout") if k in limits}
+        return self.sandbox.run(RunSpec(argv, Limits(**limits), stdin=stdin, **spec_options))
+
+    def sh(self, script: str, **limits):
+        return self.run("/bin/bash", "-c", script, **limits)
+
+
+@pytest.fixture
+def box(session_sandbox: NativeSandbox, compiled: dict[str, bytes]) -> Box:
+    return Box(session_sandbox, compiled)
+
+
+__all__ = ["Box", "Outcome"]
