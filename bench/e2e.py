@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.engine import start_engine, stop_engine  # noqa: E402
+from bench.stats import pct  # noqa: E402
 from judge.languages import Language, LanguageCatalog  # noqa: E402
 
 # language id -> hello world reading a name from stdin
@@ -66,10 +67,6 @@ def judged(http: requests.Session, url: str, language_id: int) -> float:
     assert body["status"]["id"] == 3 and body["stdout"] == "hello, world\n", body
     return elapsed
 
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:

@@ -25,13 +25,10 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.engine import start_engine, stop_engine  # noqa: E402
+from bench.stats import pct  # noqa: E402
 
 FINAL_FIELDS = "token,status,stdout,created_at,finished_at"
 
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
 class Poster:

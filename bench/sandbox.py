@@ -20,8 +20,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from judge.sandbox import Limits, NativeSandbox, Outcome, RunSpec, SandboxSettings  # noqa: E402
-from judge.sandbox import open_sandbox  # noqa: E402
+from bench.stats import pct  # noqa: E402
+from judge.sandbox import (  # noqa: E402
+    Limits,
+    NativeSandbox,
+    Outcome,
+    RunSpec,
+    SandboxSettings,
+    open_sandbox,  # noqa: E402
+)
 
 HELLO_C = b'#include <stdio.h>\nint main(){puts("hello");return 0;}\n'
 LIMITS = Limits(cpu_time=10, wall_time=20, memory_kb=512_000, processes=64,
@@ -64,10 +71,6 @@ def scenarios(sandbox: NativeSandbox, tmp: str) -> dict[str, tuple[Callable, Cal
     }
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -78,7 +81,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             cases = scenarios(sandbox, tmp)
             times: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in cases}
-            for name, (run_bare, run_boxed) in cases.items():  # warm-up
+            for run_bare, run_boxed in cases.values():  # warm-up
                 run_bare()
                 run_boxed()
             for _ in range(args.runs):

@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from judge.sandbox.cgroups import V1_CONTROLLERS
-
+from ..hostcheck import live_processes, mounted, run_cgroups
 from .conftest import ROOT, free_port, start_engine, stop_engine
 
 PY = 71
@@ -43,23 +42,7 @@ def poll(engine, token: str, timeout: float) -> dict:
 
 
 def box_uid_processes() -> list[str]:
-    """Live processes of sandbox uids (zombies waiting for init to reap them hold nothing)."""
-    out = subprocess.run(["ps", "-eo", "uid=,pid=,stat=,comm="], capture_output=True, text=True)
-    return [line for line in out.stdout.splitlines()
-            if FIRST_UID <= int(line.split()[0]) < FIRST_UID + 500
-            and not line.split()[2].startswith("Z")]
-
-
-def run_cgroups() -> list[str]:
-    """Run cgroups of this file's boxes (named box<uid>-...)."""
-    found = []
-    for controller in V1_CONTROLLERS:
-        parent = Path("/sys/fs/cgroup") / controller / "judge"
-        if parent.exists():
-            found += [p.name for p in parent.iterdir() if p.is_dir()
-                      and p.name.startswith("box") and
-                      FIRST_UID <= int(p.name[3:].split("-")[0]) < FIRST_UID + 500]
-    return found
+    return live_processes(FIRST_UID, 500)
 
 
 def test_a_worker_killed_mid_run_leaves_nothing_and_the_submission_still_finishes(
@@ -87,9 +70,8 @@ def test_a_worker_killed_mid_run_leaves_nothing_and_the_submission_still_finishe
     finally:
         stop_engine(procs)
     assert box_uid_processes() == []
-    assert run_cgroups() == []
-    mounts = Path("/proc/self/mountinfo").read_text()
-    assert BOXES not in mounts
+    assert run_cgroups(FIRST_UID, 500) == []
+    assert not mounted(BOXES)
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from judge.sandbox import Limits, NativeSandbox, Outcome, RunSpec, SandboxSettings, open_sandbox
-from judge.sandbox.cgroups import V1_CONTROLLERS
+
+from ..hostcheck import live_processes, mounted, run_cgroups
 
 BOXES = Path("/var/lib/judge/test-boxes")
 FIRST_UID = 61000  # its own uid range: the end-to-end engine's boxes run in the same session
@@ -20,20 +21,7 @@ PROGRAMS = Path(__file__).parent / "programs"
 
 
 def live_box_processes() -> list[str]:
-    out = subprocess.run(["ps", "-eo", "uid=,pid=,stat=,comm="], capture_output=True, text=True)
-    return [line for line in out.stdout.splitlines()
-            if FIRST_UID <= int(line.split()[0]) < FIRST_UID + 1000
-            and not line.split()[2].startswith("Z")]
-
-
-def our_cgroups() -> list[str]:
-    found = []
-    for controller in V1_CONTROLLERS:
-        parent = Path("/sys/fs/cgroup") / controller / "judge"
-        if parent.exists():
-            found += [p.name for p in parent.iterdir() if p.is_dir() and p.name.startswith(
-                tuple(f"box{uid}-" for uid in range(FIRST_UID, FIRST_UID + 10)))]
-    return found
+    return live_processes(FIRST_UID, 1000)
 
 
 @pytest.fixture(scope="session")
@@ -57,8 +45,8 @@ def session_sandbox() -> Iterator[NativeSandbox]:
     sandbox.close()
     # Clean-up guarantee: nothing of the sandbox outlives it.
     assert live_box_processes() == []
-    assert our_cgroups() == []
-    assert str(BOXES) not in Path("/proc/self/mountinfo").read_text()
+    assert run_cgroups(FIRST_UID, 1000) == []
+    assert not mounted(str(BOXES))
 
 
 class Box:

@@ -1,0 +1,32 @@
+"""What the sandbox may leave on the host, for tests that assert it left nothing."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from judge.sandbox.cgroups import V1_CONTROLLERS
+
+
+def live_processes(first_uid: int, count: int) -> list[str]:
+    """Live processes of sandbox uids first_uid..first_uid+count-1 (zombies waiting for init
+    to reap them hold nothing and are left out)."""
+    out = subprocess.run(["ps", "-eo", "uid=,pid=,stat=,comm="], capture_output=True, text=True)
+    return [line for line in out.stdout.splitlines()
+            if first_uid <= int(line.split()[0]) < first_uid + count
+            and not line.split()[2].startswith("Z")]
+
+
+def run_cgroups(first_uid: int, count: int) -> list[str]:
+    """Run cgroups (named box<uid>-...) of those uids, in any v1 controller."""
+    found = []
+    for controller in V1_CONTROLLERS:
+        parent = Path("/sys/fs/cgroup") / controller / "judge"
+        if parent.exists():
+            found += [p.name for p in parent.iterdir() if p.is_dir() and p.name.startswith("box")
+                      and first_uid <= int(p.name[3:].split("-")[0]) < first_uid + count]
+    return found
+
+
+def mounted(path: str) -> bool:
+    return path in Path("/proc/self/mountinfo").read_text()
