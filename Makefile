@@ -15,10 +15,18 @@ PYTEST_ARGS ?=
 TEST_DATABASE_URL ?= postgresql://judge:judge@127.0.0.1:5432/judge_test
 export TEST_DATABASE_URL
 
-.PHONY: deps venv services migrate up test lint bench
+.PHONY: deps venv services migrate up test lint bench languages
 
 deps:
 	@scripts/install-deps.sh deps/debian-core.txt
+
+# Every language's toolchain: languages.yml names the Debian packages (`judge languages
+# packages`), then each installed language's self-tests run through the sandbox and print a
+# table. `make up` and `make test` install only deps/debian-core.txt, so CI stays fast.
+languages: venv
+	@$(BIN)/judge languages packages > $(VENV)/language-packages.txt
+	@scripts/install-deps.sh deps/debian-core.txt $(VENV)/language-packages.txt
+	$(BIN)/judge languages check
 
 venv: $(STAMP)
 

@@ -1,6 +1,11 @@
 """The Falcon application: `create_app(context)` wires resources to their collaborators.
 
 Serve it with gunicorn: `gunicorn 'api.wsgi:application'` (see `judge api`).
+
+Request flow: CORS (answers preflights, as rack-cors does before Judge0's routing), then the
+access checks (IP filter, authentication, authorization, maintenance; api/access.py), then the
+resource. Routes and methods Judge0 does not have are 404, including the 405 and automatic
+OPTIONS answers Falcon would give.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import falcon
 from judge.context import AppContext
 
 from . import errors
-from .resources import catalog, submissions
+from .access import AccessControl
+from .cors import Cors
+from .resources import batch, catalog, docs, info, submissions
 
 
 def _json_handler() -> falcon.media.JSONHandler:
@@ -21,25 +28,47 @@ def _json_handler() -> falcon.media.JSONHandler:
     return falcon.media.JSONHandler(dumps=dumps, loads=json.loads)
 
 
+def _routes(context: AppContext) -> dict[str, object]:
+    config, langs = context.config, context.languages
+    documentation = docs.Docs(config)
+    return {
+        "/": docs.Home(config, documentation),
+        "/docs": documentation,
+        "/docs.html": documentation,
+        "/openapi.json": docs.OpenApi(config),
+        "/authenticate": info.Authenticate(),
+        "/authorize": info.Authorize(),
+        "/submissions": submissions.Submissions(context),
+        "/submissions/batch": batch.Batch(context),
+        "/submissions/{token}": submissions.Submission(context),
+        "/statuses": catalog.Statuses(),
+        "/languages": catalog.Languages(langs),
+        "/languages/all": catalog.AllLanguages(langs),
+        "/languages/{language_id}": catalog.Language(langs),
+        "/config_info": info.ConfigInfo(config),
+        "/statistics": info.StatisticsResource(context),
+        "/workers": info.Workers(context),
+        "/system_info": info.SystemInfo(),
+        "/about": info.About(config),
+        "/version": info.Version(config),
+        "/isolate": info.Isolate(),
+        "/license": info.License(),
+    }
+
+
 def create_app(context: AppContext) -> falcon.App:
-    app = falcon.App(media_type=falcon.MEDIA_JSON)
+    app = falcon.App(media_type=falcon.MEDIA_JSON,
+                     middleware=[Cors(context.config), AccessControl(context.config)])
     app.req_options.strip_url_path_trailing_slash = True
     handler = _json_handler()
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = handler
     app.resp_options.media_handlers["application/json; charset=utf-8"] = handler
     errors.install(app)
 
-    langs = context.languages
-    routes = {
-        "/statuses": catalog.Statuses(),
-        "/languages": catalog.Languages(langs),
-        "/languages/all": catalog.AllLanguages(langs),
-        "/languages/{language_id}": catalog.Language(langs),
-        "/submissions": submissions.Submissions(context),
-        "/submissions/{token}": submissions.Submission(context),
-    }
-    for path, resource in routes.items():
+    for path, resource in _routes(context).items():
+        if hasattr(resource, "on_get") and not hasattr(resource, "on_head"):
+            resource.on_head = resource.on_get  # Rails answers HEAD on every GET route
         app.add_route(path, resource)
-        if not path.endswith("}"):  # a {param} strips its own ".json" suffix
-            app.add_route(path + ".json", resource)
+        if not path.endswith(("}", ".json", ".html")) and path != "/":
+            app.add_route(path + ".json", resource)  # a {param} strips its own suffix
     return app

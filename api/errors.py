@@ -66,9 +66,18 @@ def _unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, para
     set_json(resp, 500, {"status": 500, "error": "Internal Server Error"})
 
 
+def _unknown_route(req: falcon.Request, resp: falcon.Response, exc: Exception,
+                   params) -> None:
+    """Judge0 has no route for a method a path does not answer (`PUT /submissions/x`): 404,
+    not Falcon's 405 with an Allow header."""
+    serialize_http_error(req, resp, falcon.HTTPNotFound())
+    resp.status = falcon.HTTP_404
+
+
 def install(app: falcon.App) -> None:
     app.set_error_serializer(serialize_http_error)
     app.add_error_handler(Exception, _unexpected)  # HTTPError keeps its own, more specific one
+    app.add_error_handler(falcon.HTTPMethodNotAllowed, _unknown_route)
     app.add_error_handler(psycopg.OperationalError, _unavailable("the database"))
     app.add_error_handler(psycopg_pool.PoolTimeout, _unavailable("the database"))
     app.add_error_handler(redis.exceptions.ConnectionError, _unavailable("the queue"))

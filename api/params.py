@@ -24,9 +24,22 @@ def read_body(req: falcon.Request, max_bytes: int) -> bytes:
     return data
 
 
+_NOT_READ = object()
+
+
 def body_params(req: falcon.Request, max_bytes: int) -> Any:
     """The decoded body: a dict for a JSON object or a form, the raw JSON value for other JSON
-    (arrays, strings...), {} for an empty body or another content type."""
+    (arrays, strings...), {} for an empty body or another content type.
+
+    Decoded once per request and kept on ``req.context``: the access checks may read a token
+    from the body before the resource reads its parameters."""
+    cached = getattr(req.context, "body_params", _NOT_READ)
+    if cached is _NOT_READ:
+        cached = req.context.body_params = _decode_body(req, max_bytes)
+    return cached
+
+
+def _decode_body(req: falcon.Request, max_bytes: int) -> Any:
     data = read_body(req, max_bytes)
     content_type = (req.content_type or "").split(";")[0].strip().lower()
     if not data.strip():

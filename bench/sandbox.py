@@ -76,7 +76,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100)
     args = parser.parse_args()
-    sandbox = open_sandbox(SandboxSettings(boxes_dir=Path("/var/lib/judge/bench-boxes")))
+    # Its own uid range: leftovers are cleaned per box uid, so sharing the default 60000+
+    # with a running engine would kill that engine's runs.
+    sandbox = open_sandbox(SandboxSettings(boxes_dir=Path("/var/lib/judge/bench-boxes"),
+                                           first_uid=64000))
     try:
         with tempfile.TemporaryDirectory() as tmp:
             cases = scenarios(sandbox, tmp)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from . import launcher, local_run
+from . import language_cli, launcher, local_run
 from .config import Config
 from .storage import Storage, StorageUnavailable, describe_dsn
 
@@ -86,6 +86,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("worker", "run one judging worker", _worker),
     Command("run", "judge one source file locally through the sandbox and print the result",
             local_run.run, local_run.add_arguments),
+    Command("languages", "list the languages' Debian packages, or self-test the installed "
+            "languages through the sandbox", language_cli.run, language_cli.add_arguments),
 )
 
 

@@ -206,6 +206,25 @@ class Config:
     lease_seconds: float = _float("LEASE_SECONDS", 30.0)
     reconcile_interval: float = _float("RECONCILE_INTERVAL", 10.0)
     reconcile_queued_after: float = _float("RECONCILE_QUEUED_AFTER", 15.0)
+    # `fields=*` returns the 35 attributes of the released Judge0 1.13.1, which the official
+    # SDKs expect (they set every key they receive on a model without the other five);
+    # MASTER_STAR_FIELDS=true returns master's 40 (started_at, queued_at, updated_at,
+    # queue_host, execution_host). Those five can always be named in `fields`.
+    master_star_fields: bool = _flag("MASTER_STAR_FIELDS", False)
+    # Callbacks (judge/callbacks.py): when CALLBACK_SIGNING_SECRET is set, every callback
+    # carries `X-Judge0-Signature-256: sha256=<hex HMAC-SHA256 of the body>`. CALLBACKS_DENY
+    # lists the address classes (link-local, loopback, private) or CIDR networks a callback
+    # may not reach, checked on the resolved address; set it empty to allow everything.
+    # CALLBACKS_THREADS deliveries run at once per worker, beside the judging.
+    callback_signing_secret: str | None = _text("CALLBACK_SIGNING_SECRET", None, secret=True)
+    callbacks_deny: tuple[str, ...] = _var("CALLBACKS_DENY", _parse_list, ("link-local",))
+    callbacks_threads: int = _int("CALLBACKS_THREADS", 4)
+    # Access (api/access.py): the client address is the peer's, or, when the peer is one of
+    # these proxies (IPs or CIDR networks; default: loopback and private ranges, as in Rails),
+    # the last address in X-Forwarded-For that is not a trusted proxy.
+    trusted_proxies: tuple[str, ...] = _var(
+        "TRUSTED_PROXIES", _parse_list,
+        ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None,

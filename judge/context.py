@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
+from .language_reports import LanguageReports
 from .languages import LanguageCatalog
 from .leases import Leases
 from .pipeline import Pipeline
@@ -29,8 +30,12 @@ class AppContext:
     @classmethod
     def create(cls, config: Config | None = None) -> AppContext:
         config = config or Config.load()
+        queue = JobQueue(config.redis_url, config.judge0_version)
+        languages = LanguageCatalog.load()
+        # Available = what the live workers' self-tests passed (judge/language_reports.py).
+        languages.follow(LanguageReports(queue.redis, queue.name).available_ids)
         return cls(config, Storage(config.database_url, timeout=config.database_timeout),
-                   JobQueue(config.redis_url, config.judge0_version), LanguageCatalog.load())
+                   queue, languages)
 
     def close(self) -> None:
         self.storage.close()

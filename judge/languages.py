@@ -193,6 +193,7 @@ def expand_placeholders(command: str, limits: Mapping[str, Any]) -> str:
 
 
 _SHELL_OPERATORS = {"&&", "||", ";", "|", "&"}
+_SHELL_BUILTINS = {"trap", "cd", "export", "ulimit", "umask", "exec", ":"}
 
 
 def _programs_in(command: str) -> list[str]:
@@ -208,8 +209,11 @@ def _programs_in(command: str) -> list[str]:
             continue
         if at_command_start and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", word):
             continue  # VAR=value before the program
-        if word.startswith("/"):
-            needed.append(word)
+        if at_command_start and word in _SHELL_BUILTINS:
+            at_command_start = False
+            continue
+        if word.startswith("/"):  # a path, or a class path of paths
+            needed += [part for part in word.split(":") if part.startswith("/")]
         elif at_command_start and not word.startswith((".", "~", "`")) and "/" not in word:
             needed.append(word)
         at_command_start = False

@@ -11,8 +11,12 @@ is stored.
 
 from __future__ import annotations
 
+import time
+
 import redis
 import rq
+from rq.worker import WorkerStatus
+from rq.worker_registration import clean_worker_registry
 
 JOB_FUNCTION = "workers.jobs.judge_submission"  # resolved by RQ inside the worker process
 JOB_TIMEOUT = 3600  # seconds; the sandbox limits end every run long before
@@ -58,6 +62,41 @@ class JobQueue:
     def wait_done(self, token: str, timeout: float) -> bool:
         """Block until the submission is final or `timeout` seconds pass."""
         return self.blocking.blpop([DONE_KEY.format(token=token)], timeout=timeout) is not None
+
+    def wait_all(self, tokens: list[str], timeout: float) -> set[str]:
+        """Block until every submission in ``tokens`` is final or ``timeout`` seconds pass;
+        the tokens still unfinished. One BLPOP over all the remaining signals at a time."""
+        remaining = set(tokens)
+        deadline = time.monotonic() + timeout
+        while remaining:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            popped = self.blocking.blpop([DONE_KEY.format(token=t) for t in sorted(remaining)],
+                                         timeout=max(left, 0.01))
+            if popped is None:
+                break
+            remaining.discard(popped[0].decode().removeprefix(DONE_KEY.format(token="")))
+        return remaining
+
+    def workers(self) -> list[dict[str, int | str]]:
+        """``GET /workers`` (§10.6): per queue known to Redis (ours first), the waiting jobs
+        and the live workers listening on it by state. Dead workers are pruned first, as in
+        Judge0 v1.13.1; RQ forgets a worker whose heartbeat stopped."""
+        queues = [self.queue] + [queue for queue in rq.Queue.all(connection=self.redis)
+                                 if queue.name != self.name]
+        summary: list[dict[str, int | str]] = []
+        for queue in queues:
+            clean_worker_registry(queue)
+            workers = rq.Worker.all(queue=queue)
+            states = [worker.get_state() for worker in workers]
+            working = states.count(WorkerStatus.BUSY)
+            paused = states.count(WorkerStatus.SUSPENDED)
+            summary.append({"queue": queue.name, "size": queue.count, "available": len(workers),
+                            "idle": len(workers) - working - paused, "working": working,
+                            "paused": paused,
+                            "failed": sum(worker.failed_job_count for worker in workers)})
+        return summary
 
     def close(self) -> None:
         self.redis.close()

@@ -178,7 +178,7 @@ class SelfTester:
         return check
 
 
-def testable(catalog: LanguageCatalog, ids: Iterable[int] | None = None) -> list[Language]:
+def languages_to_test(catalog: LanguageCatalog, ids: Iterable[int] | None = None) -> list[Language]:
     """Active languages with a self-test whose toolchain is installed here, by id."""
     wanted = set(ids) if ids is not None else None
     return sorted((language for language in catalog.active()
@@ -189,8 +189,8 @@ def testable(catalog: LanguageCatalog, ids: Iterable[int] | None = None) -> list
 def fingerprint(language: Language) -> str:
     """Changes when the language's record or one of its binaries changes (a package upgrade
     replaces the files, so their inode and mtime change)."""
-    record = {key: value for key, value in dataclasses.asdict(language).items()
-              if key != "available"}
+    record = {spec.name: getattr(language, spec.name) for spec in dataclasses.fields(language)
+              if spec.name != "available"}
     stats = []
     for program in language.programs():
         path = program if program.startswith("/") else None
@@ -199,8 +199,17 @@ def fingerprint(language: Language) -> str:
         except OSError:
             st = None
         stats.append((program, st.st_ino, st.st_size, st.st_mtime_ns) if st else (program,))
-    blob = json.dumps([record, stats], sort_keys=True, default=str).encode()
+    blob = json.dumps([record, stats], sort_keys=True, default=_plain).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """JSON for the parts of a Language json.dumps does not know (SelfTest, read-only maps)."""
+    if dataclasses.is_dataclass(value):
+        return {spec.name: getattr(value, spec.name) for spec in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return dict(value)
+    return str(value)
 
 
 class ResultCache:

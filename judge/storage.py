@@ -281,6 +281,15 @@ class Storage:
         stamp = None if "finished_at" in values else "finished_at"
         return self._update_unfinished(token, values, stamp=stamp) is not None
 
+    def record_callback(self, token: str, status: str, attempts: int) -> None:
+        """Store how the submission's callback went (judge/callbacks.py): the outcome of the
+        last attempt and the number of attempts."""
+        key = _token(token)
+        if key is not None:
+            self._execute(sql.SQL("UPDATE submissions SET callback_status = %s, "
+                                  "callback_attempts = %s WHERE token = %s"),
+                          [status, attempts, key])
+
     def count_pending(self) -> int:
         """Submissions In Queue, waiting for a worker (the ones being judged are not counted,
         as in Judge0's queue-size check)."""

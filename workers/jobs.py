@@ -7,28 +7,36 @@ nothing is re-created per job.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import traceback
 
+from judge.callbacks import CallbackSender
 from judge.context import WorkerContext
 from judge.leases import Leases
 from judge.pipeline import internal_error
 
 log = logging.getLogger(__name__)
 _context: WorkerContext | None = None
+_callbacks: CallbackSender | None = None
 
 
 def install(context: WorkerContext) -> None:
     """Called by the worker entry point before it starts taking jobs."""
-    global _context
+    global _context, _callbacks
     _context = context
+    if _callbacks is None:
+        _callbacks = CallbackSender(context.config, context.languages)
+        # After the work loop ends (a graceful shutdown), the interpreter waits for the pool's
+        # threads, so queued callbacks are delivered; then this closes its connections.
+        atexit.register(_callbacks.close)
 
 
 def context() -> WorkerContext:
     global _context
     if _context is None:  # a job run outside `judge worker` (e.g. rq's own CLI)
-        _context = WorkerContext.create()
+        install(WorkerContext.create())
     return _context
 
 
@@ -74,5 +82,11 @@ def judge_submission(token: str) -> None:
     except Exception as e:  # every failure becomes status 13, never a stuck submission
         log.error("judging %s failed:\n%s", token, traceback.format_exc())
         values = internal_error(f"{type(e).__name__}: {e}")
-    ctx.storage.finish_submission(token, values)
+    callback_url = row.get("callback_url")
+    if callback_url and ctx.config.callbacks_max_tries > 0:
+        values = {**values, "callback_status": "pending"}
+    if not ctx.storage.finish_submission(token, values):
+        return  # another worker stored the verdict first, and sent its callback
     ctx.queue.notify_done(token)
+    if callback_url and _callbacks is not None:  # every final status, Internal Error included
+        _callbacks.submit(token, callback_url)

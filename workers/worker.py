@@ -4,6 +4,10 @@ RQ's default worker forks a work horse per job. Ours does not (SimpleWorker): th
 isolates untrusted code in the sandbox, and staying in one process keeps the database pool,
 the Redis connection, the compiled seccomp filter and the claimed box warm across jobs.
 SIGTERM/SIGINT ask RQ for a warm shutdown: the current submission is finished first.
+
+At start-up the worker self-tests the installed languages (in a child process, while it already
+takes jobs) and reports in Redis what passed, for as long as it lives (reporter.py); the API
+lists exactly those languages.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ import redis
 import rq
 
 from judge.context import WorkerContext
+from judge.language_reports import LanguageReports
 
 from . import jobs
 from .reconciler import Reconciler
+from .reporter import LanguageReporter
 
 log = logging.getLogger(__name__)
 RETRY_MIN, RETRY_MAX = 0.5, 30.0  # seconds between attempts to reach Redis again
@@ -38,9 +44,16 @@ def run_worker(context: WorkerContext | None = None, burst: bool = False) -> Non
     log.info("worker %s judging queue %r in box %s", name, context.queue.name,
              context.sandbox.box.path)
     reconciler.start()
+    reporter = None
+    if not burst:  # a burst worker drains the queue and leaves: nothing to report
+        reporter = LanguageReporter(LanguageReports(context.queue.redis, context.queue.name),
+                                    context.worker_id)
+        reporter.start()
     try:
         _work_through_outages(context, name, burst)
     finally:
+        if reporter is not None:
+            reporter.stop()
         reconciler.stop()
         context.close()
 

@@ -22,7 +22,9 @@ class Statuses:
 
 
 class Languages:
-    """Active languages this server can run, in Judge0's name order."""
+    """Active languages this server can run, in Judge0's name order: those that passed the
+    start-up self-test of some live worker (judge/language_reports.py). Until one worker has
+    finished its self-test, the languages whose toolchain is installed on the API's host."""
 
     def __init__(self, catalog: LanguageCatalog):
         self.catalog = catalog
@@ -33,6 +35,8 @@ class Languages:
 
 
 class AllLanguages:
+    """Every declared language, archived and unavailable ones included, in name order."""
+
     def __init__(self, catalog: LanguageCatalog):
         self.catalog = catalog
 
@@ -42,6 +46,8 @@ class AllLanguages:
 
 
 class Language:
+    """Judge0's full record of one language, whether or not it is archived or available."""
+
     def __init__(self, catalog: LanguageCatalog):
         self.catalog = catalog
 

@@ -1,10 +1,12 @@
-"""POST /submissions and GET /submissions/{token} (§3.1, §3.2, §5)."""
+"""POST/GET /submissions and GET/DELETE /submissions/{token} (§3.1–§3.4, §5)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import uuid
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import falcon
@@ -12,12 +14,19 @@ import redis
 
 from judge import submission
 from judge.context import AppContext
+from judge.statuses import Status
+from judge.wire import ruby_to_i
 
 from .. import params
 from ..errors import error_response, set_json
 from .catalog import strip_format
 
 log = logging.getLogger(__name__)
+DEFAULT_PER_PAGE = 20
+# Attributes Judge0 master added after the 1.13.1 release.
+MASTER_ONLY_ATTRIBUTES = frozenset(
+    {"started_at", "queued_at", "updated_at", "queue_host", "execution_host"})
+_MAX_SQL_INT = 2**62  # LIMIT / OFFSET beyond this would overflow PostgreSQL's bigint
 
 
 def canonical_token(raw: str) -> str | None:
@@ -29,27 +38,68 @@ def canonical_token(raw: str) -> str | None:
         return None
 
 
-class _Base:
+def accept(ctx: AppContext, attrs: Mapping[str, Any]) -> str:
+    """Store a validated submission, then queue it; its token. Postgres is the source of
+    truth: if Redis is down the submission is still accepted and the reconciler queues it."""
+    token = str(uuid.uuid4())
+    now = dt.datetime.now(dt.UTC)
+    row = {**attrs, "token": token, "status_id": 1, "created_at": now, "updated_at": now,
+           "queued_at": now, "queue_host": ctx.config.hostname}
+    ctx.storage.insert_submission(row)
+    try:
+        ctx.queue.enqueue(token)
+    except redis.exceptions.RedisError as e:
+        log.warning("submission %s stored but not queued (%s); the reconciler will queue it",
+                    token, e)
+    return token
+
+
+def queue_is_full(ctx: AppContext, adding: int) -> bool:
+    """Judge0's capacity check: waiting submissions plus those being added above
+    MAX_QUEUE_SIZE (the ones being judged do not count)."""
+    return ctx.storage.count_pending() + adding > ctx.config.max_queue_size
+
+
+class Base:
     def __init__(self, context: AppContext):
         self.ctx = context
         self.config = context.config
 
-    def _fields(self, resp: falcon.Response, raw: str | None) -> list[str] | None:
-        """Parsed `fields`, or None after answering 400 `invalid fields: [...]`."""
+    def _fields(self, resp: falcon.Response, raw: Any) -> list[str] | None:
+        """Parsed `fields`, or None after answering 400 `invalid fields: [...]`. `*` means
+        the released 1.13.1's attributes unless MASTER_STAR_FIELDS=true (judge/config.py)."""
+        raw = raw if isinstance(raw, str) else None
         parsed = submission.parse_fields(raw)
         if isinstance(parsed, str):
             error_response(resp, 400, parsed)
             return None
+        names = (raw or "").split(",")
+        if "*" in names and not self.config.master_star_fields:
+            parsed = [name for name in parsed
+                      if name not in MASTER_ONLY_ATTRIBUTES or name in names]
         return parsed
 
+    def _render_many(self, rows: Iterable[Mapping[str, Any] | None], fields: list[str],
+                     base64: bool) -> list[dict[str, Any] | None] | None:
+        """Serialized rows (None stays None), or None if one of them hits the UTF-8 rule."""
+        try:
+            return [None if row is None else
+                    submission.serialize(row, fields, base64, self.ctx.languages)
+                    for row in rows]
+        except submission.Utf8Error:
+            return None
 
-class Submissions(_Base):
+
+class Submissions(Base):
+    authorize = frozenset({"GET"})
+    maintenance = frozenset({"POST"})
+
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         p = params.merged(req, self.config.max_request_body)
         wait = p.get("wait") == "true"
         if wait and not self.config.enable_wait_result:
             return error_response(resp, 400, "wait not allowed")
-        if self.ctx.storage.count_pending() + 1 > self.config.max_queue_size:
+        if queue_is_full(self.ctx, 1):
             return error_response(resp, 503, "queue is full")
         fields = self._fields(resp, p.get("fields"))
         if fields is None:
@@ -58,7 +108,7 @@ class Submissions(_Base):
         attrs, errors = submission.parse_create(p, base64, self.config, self.ctx.languages)
         if errors:
             return set_json(resp, 422, errors)
-        token = self._accept(attrs)
+        token = accept(self.ctx, attrs)
         if not wait:
             return set_json(resp, 201, {"token": token})
         try:
@@ -72,23 +122,51 @@ class Submissions(_Base):
             body = {"error": submission.UTF8_ERROR_SINGLE, "token": token}
         set_json(resp, 201, body)
 
-    def _accept(self, attrs: dict[str, Any]) -> str:
-        """Store the submission, then queue it. Postgres is the source of truth: if Redis is
-        down the submission is still accepted and the reconciler queues it later."""
-        token = str(uuid.uuid4())
-        now = dt.datetime.now(dt.UTC)
-        row = {**attrs, "token": token, "status_id": 1, "created_at": now, "updated_at": now,
-               "queued_at": now, "queue_host": self.config.hostname}
-        self.ctx.storage.insert_submission(row)
-        try:
-            self.ctx.queue.enqueue(token)
-        except redis.exceptions.RedisError as e:
-            log.warning("submission %s stored but not queued (%s); the reconciler will queue it",
-                        token, e)
-        return token
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The list, newest first, paginated only through `meta` (§3.3)."""
+        q = params.merged(req, self.config.max_request_body)
+        fields = self._fields(resp, q.get("fields"))
+        if fields is None:
+            return
+        page = _integer(q.get("page"), 1)
+        per_page = _integer(q.get("per_page"), DEFAULT_PER_PAGE)
+        if page <= 0:
+            return error_response(resp, 400, f"invalid page: {page}")
+        if per_page <= 0:  # Judge0 accepts 0 and then divides by it (a 500); we refuse it
+            return error_response(resp, 400, f"invalid per_page: {per_page}")
+        if (page - 1) * per_page < _MAX_SQL_INT:
+            rows, total = self.ctx.storage.list_submissions(page, min(per_page, _MAX_SQL_INT))
+        else:  # far past the end
+            rows, total = [], self.ctx.storage.list_submissions(1, 1)[1]
+        base64 = submission.effective_base64(q.get("base64_encoded"), self.config)
+        items = self._render_many(rows, fields, base64)
+        if items is None:
+            return error_response(resp, 400, submission.UTF8_ERROR_MULTIPLE)
+        pages = max(math.ceil(total / per_page), 1)
+        set_json(resp, 200, {"submissions": items, "meta": {
+            "current_page": page,
+            "next_page": page + 1 if page < pages else None,
+            "prev_page": page - 1 if page > 1 else None,
+            "total_pages": pages,
+            "total_count": total,
+        }})
 
 
-class Submission(_Base):
+def _integer(value: Any, default: int) -> int:
+    """Rails' `params[:x].try(:to_i) || default`: absent gives the default, "abc" gives 0."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return ruby_to_i(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return int(value)  # a JSON body's number
+    return 0
+
+
+class Submission(Base):
+    authorize = frozenset({"DELETE"})
+    maintenance = frozenset({"DELETE"})
+
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str) -> None:
         q = params.query(req)
         fields = self._fields(resp, q.get("fields"))
@@ -103,3 +181,24 @@ class Submission(_Base):
             set_json(resp, 200, submission.serialize(row, fields, base64, self.ctx.languages))
         except submission.Utf8Error:
             error_response(resp, 400, submission.UTF8_ERROR_SINGLE)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, token: str) -> None:
+        """Delete a finished submission; the deleted one comes back, always base64 (§3.4)."""
+        q = params.merged(req, self.config.max_request_body)
+        fields = self._fields(resp, q.get("fields"))
+        if fields is None:
+            return
+        if not self.config.enable_submission_delete:
+            return error_response(resp, 400, "delete not allowed")
+        token = canonical_token(token)
+        row = self.ctx.storage.get_submission(token) if token else None
+        if row is None:
+            raise falcon.HTTPNotFound()
+        if row["status_id"] in (Status.IN_QUEUE, Status.PROCESSING):
+            status = Status(row["status_id"])
+            return error_response(resp, 400, "submission cannot be deleted because its status "
+                                             f"is {int(status)} ({status.description})")
+        deleted = self.ctx.storage.delete_submission(token)
+        if deleted is None:  # deleted by a concurrent request
+            raise falcon.HTTPNotFound()
+        set_json(resp, 200, submission.serialize(deleted, fields, True, self.ctx.languages))

@@ -17,11 +17,13 @@ from collections.abc import Iterable
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 BASE_ENV = (("PATH", SANDBOX_PATH), ("HOME", "/tmp"), ("LANG", "C.UTF-8"), ("LC_ALL", "C.UTF-8"))
 
-# Read-only host paths under /etc that toolchains read. Globs; missing ones are skipped.
+# Read-only host paths under /etc that every run gets: the dynamic linker's, the
+# alternatives symlinks Debian's toolchains go through, certificates, time zone, and the JVM's
+# (shared by every JVM language). What one toolchain alone needs is that language's `mounts:`
+# in languages.yml (RunSpec.mounts). Globs; missing ones are skipped.
 DEFAULT_ETC_PATHS = (
     "/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
-    "/etc/ssl", "/etc/ca-certificates", "/etc/java-*", "/etc/mono", "/etc/R", "/etc/php",
-    "/etc/ghc", "/etc/gprolog", "/etc/fpc.cfg", "/etc/fpc-*.cfg", "/etc/octave*", "/etc/ocaml",
+    "/etc/ssl", "/etc/ca-certificates", "/etc/java-*",
     "/etc/nsswitch.conf", "/etc/localtime", "/etc/mime.types",
 )  # fmt: skip
 

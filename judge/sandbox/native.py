@@ -7,8 +7,9 @@ in it. A run:
 1. creates the run's cgroup (memory and pids limits);
 2. forks; the child joins the cgroup, sets its rlimits, drops to the box's unprivileged uid and
    execs bwrap, which builds the namespaces and execs the gate shell (bwrap.GATE);
-3. when the gate reports ready the supervisor notes the cgroup's CPU counter, resets the peak
-   memory and releases the program, so sandbox set-up is not billed to it;
+3. when the gate reports ready the supervisor (for a run with networking, after giving the
+   run's network namespace its firewalled uplink, network.py) notes the cgroup's CPU counter,
+   resets the peak memory and releases the program, so sandbox set-up is not billed to it;
 4. polls the process fd, the output pipes and the cgroup CPU counter, killing the whole cgroup
    on the wall-clock limit, the CPU limit (limit + extra time) or the output cap;
 5. kills whatever is left in the cgroup, reads CPU, peak memory and the OOM counter, removes it.
@@ -19,7 +20,6 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import itertools
-import json
 import math
 import os
 import resource
@@ -198,17 +198,9 @@ class NativeSandbox:
 
     @staticmethod
     def _connect(info_r: int) -> network.Uplink:
-        """Give the run's network namespace its firewalled uplink. bwrap has written the
-        sandbox's pid (and closed the pipe) before the gate reported ready."""
-        info = bytearray()
-        while chunk := os.read(info_r, READ_CHUNK):
-            info += chunk
+        """Give the run's network namespace its firewalled uplink (see network.py)."""
         try:
-            pid = int(json.loads(info)["child-pid"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise SandboxError(f"bubblewrap did not report the sandbox's pid: {info!r}") from e
-        try:
-            return network.attach(pid)
+            return network.attach(network.sandbox_pid(info_r, SETUP_TIMEOUT))
         except (network.NetworkError, OSError) as e:
             raise SandboxError(f"networking: {e}") from e
 

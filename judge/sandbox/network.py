@@ -32,6 +32,7 @@ import select
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterable
 
 TAP = "tap0"
@@ -120,6 +121,22 @@ class Uplink:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def sandbox_pid(info_fd: int, timeout: float = SETUP_TIMEOUT) -> int:
+    """The pid of the sandbox's init, from the JSON bwrap writes to its ``--info-fd`` (and
+    closes) once the namespaces exist."""
+    info = bytearray()
+    deadline = time.monotonic() + timeout
+    while select.select([info_fd], [], [], max(deadline - time.monotonic(), 0))[0]:
+        chunk = os.read(info_fd, 4096)
+        if not chunk:
+            break
+        info += chunk
+    try:
+        return int(json.loads(info)["child-pid"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise NetworkError(f"bubblewrap did not report the sandbox's pid: {bytes(info)!r}") from e
 
 
 def attach(pid: int, *, timeout: float = SETUP_TIMEOUT) -> Uplink:

@@ -3,6 +3,7 @@ real processes, on the test database, a test Redis database and their own sandbo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -12,9 +13,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 import requests
+from psycopg import sql as psycopg_sql
 
 from judge.storage import Storage
 
@@ -59,7 +62,7 @@ def _wait_http(url: str, procs: list[subprocess.Popen], timeout: float = 30) -> 
         try:
             requests.get(f"{url}/statuses", timeout=1)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # still booting, or a busy host
             time.sleep(0.1)
     raise RuntimeError(f"the API did not answer on {url}")
 
@@ -110,3 +113,103 @@ def engine(database_url: str, storage: Storage) -> Iterator[Engine]:
     stop_engine(procs)
     flush.flushdb()
     flush.close()
+
+
+# -- configured engines for the API tests (tests/e2e/test_api_*.py) ---------------------------
+
+def schema_url(database_url: str, schema: str) -> str:
+    """The same database, with `schema` first on the search path."""
+    joiner = "&" if "?" in database_url else "?"
+    return f"{database_url}{joiner}options=-csearch_path%3D{schema}"
+
+
+@contextlib.contextmanager
+def isolated_database(database_url: str, schema: str) -> Iterator[str]:
+    """A database URL whose tables live in their own, freshly migrated schema, dropped
+    afterwards: an engine on it sees only its own submissions (exact counts, no leftovers
+    for the other engines' reconcilers)."""
+    drop = psycopg_sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+        psycopg_sql.Identifier(schema))
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(drop)
+        admin.execute(psycopg_sql.SQL("CREATE SCHEMA {}").format(psycopg_sql.Identifier(schema)))
+    url = schema_url(database_url, schema)
+    with Storage(url, max_size=1) as storage:
+        storage.migrate()
+    try:
+        yield url
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute(drop)
+
+
+@contextlib.contextmanager
+def running_engine(database_url: str, redis_db: int, env: dict[str, str], workers: int,
+                   schema: str | None = None) -> Iterator[Engine]:
+    """An engine with `env` on its own Redis database (and, with `schema`, its own tables),
+    stopped and cleaned up afterwards."""
+    redis_url = f"redis://127.0.0.1:6379/{redis_db}"
+    flush = redis.Redis.from_url(redis_url)
+    flush.flushdb()
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(isolated_database(database_url, schema)) if schema \
+            else database_url
+        engine, procs = start_engine(url, redis_url, env, workers=workers)
+        engine.database_url = url
+        stack.callback(flush.close)
+        stack.callback(flush.flushdb)
+        stack.callback(stop_engine, procs)
+        yield engine
+
+
+AUTHN = {"X-Auth-Token": "alpha"}
+AUTHZ = {**AUTHN, "X-Auth-User": "root"}
+SIGNING_SECRET = "whsec-test-secret"
+
+
+@pytest.fixture(scope="session")
+def secured_engine(database_url: str, storage: Storage) -> Iterator[Engine]:
+    """Authentication, authorization, an IP allow and deny list, CORS origins, DELETE on,
+    batches off, signed callbacks; its own tables and one worker."""
+    env = {"AUTHN_TOKEN": "alpha beta", "AUTHZ_TOKEN": "root", "ENABLE_SUBMISSION_DELETE": "true",
+           "ENABLE_BATCHED_SUBMISSIONS": "false",
+           "ALLOW_IP": "127.0.0.1 192.0.2.10 198.51.100.7",
+           "DISALLOW_IP": "203.0.113.9 198.51.100.7",
+           "ALLOW_ORIGIN": "https://app.example https://admin.example",
+           "CALLBACK_SIGNING_SECRET": SIGNING_SECRET}
+    with running_engine(database_url, 5, env, workers=1, schema="api_secured") as engine:
+        engine.http.headers.update(AUTHN)
+        yield engine
+
+
+@pytest.fixture(scope="session")
+def closed_engine(database_url: str, storage: Storage) -> Iterator[Engine]:
+    """Maintenance mode, the docs as home page, a deny list without an allow list, a denied
+    CORS origin, authorization on, `fields=*` as in Judge0 master; its own tables and no
+    workers."""
+    env = {"MAINTENANCE_MODE": "true", "USE_DOCS_AS_HOMEPAGE": "true", "AUTHZ_TOKEN": "root",
+           "DISALLOW_IP": "203.0.113.9", "DISALLOW_ORIGIN": "https://evil.example",
+           "MASTER_STAR_FIELDS": "true"}
+    with running_engine(database_url, 6, env, workers=0, schema="api_closed") as engine:
+        yield engine
+
+
+@pytest.fixture(scope="session")
+def full_engine(database_url: str, storage: Storage) -> Iterator[Engine]:
+    """MAX_QUEUE_SIZE=3 and no workers, so that what is accepted stays queued; its own tables
+    (the queue count is exact); authorization on, DELETE off."""
+    env = {"MAX_QUEUE_SIZE": "3", "AUTHZ_TOKEN": "root"}
+    with running_engine(database_url, 7, env, workers=0, schema="api_full") as engine:
+        yield engine
+
+
+def wait_done(engine: Engine, token: str, timeout: float = 60) -> dict:
+    """Poll until the submission is final; its `status` (fields=status, so output that is
+    not ASCII does not matter)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = engine.get(f"/submissions/{token}", fields="status").json()["status"]
+        if status["id"] > 2:
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"{token} not judged within {timeout}s")

@@ -156,9 +156,34 @@ class TestOrdering:
 
 class TestShippedCatalog:
     def test_declares_all_89_judge0_ids_of_which_47_are_active(self, catalog: LanguageCatalog) -> None:
-        assert sorted(lang.id for lang in catalog.all()) == list(range(1, 90))
-        assert len(catalog.active()) == 47
+        judge0 = [lang for lang in catalog.all() if lang.id < 1000]
+        assert sorted(lang.id for lang in judge0) == list(range(1, 90))
+        assert len([lang for lang in judge0 if not lang.is_archived]) == 47
         assert {lang.id for lang in catalog.all() if lang.is_archived} == ARCHIVED_IDS
+
+    def test_at_least_twelve_languages_judge0_lacks_have_ids_from_1000(self, catalog: LanguageCatalog) -> None:
+        extras = [lang for lang in catalog.all() if lang.id >= 90]
+        assert len(extras) >= 12
+        assert all(lang.id >= 1000 and not lang.is_archived and lang.packages for lang in extras)
+
+    def test_unpackaged_judge0_languages_are_declared_but_not_provided(self, catalog: LanguageCatalog) -> None:
+        for language_id in (47, 70, 83, 84, 87):  # FBC, Python 2, Swift, VB.NET, F#
+            language = catalog.get(language_id)
+            assert not language.packages and language.self_test is None
+            assert not language.is_installed()
+
+    def test_every_provided_language_has_a_hello_world_and_its_compiled_ones_a_compile_error(self, catalog: LanguageCatalog) -> None:
+        for language in catalog.active():
+            if language.packages:
+                assert language.self_test is not None, language.id
+                assert language.self_test.hello or language.self_test.files, language.id
+                if language.is_compiled:
+                    assert language.self_test.compile_error, language.id
+
+    def test_names_with_a_version_have_a_command_to_check_it(self, catalog: LanguageCatalog) -> None:
+        for language in catalog.active():
+            if language.packages and language.version:
+                assert language.version_cmd, language.id
 
     def test_archived_and_not_provided_languages_keep_their_judge0_names(self, catalog: LanguageCatalog) -> None:
         for language in catalog.all():
@@ -186,8 +211,8 @@ class TestShippedCatalog:
 
     def test_provided_languages_use_absolute_debian_paths_and_name_their_packages(self, catalog: LanguageCatalog) -> None:
         for language in catalog.active():
-            if language.packages:
-                assert language.programs() and all(p.startswith("/usr/bin/") for p in language.programs())
+            if language.packages and not language.is_project:
+                assert language.programs() and all(p.startswith("/usr/") for p in language.programs())
 
     def test_project_language_has_no_commands_and_no_source_file(self, catalog: LanguageCatalog) -> None:
         project = catalog.get(89)

@@ -1,0 +1,133 @@
+"""Judge0's access checks (§2), in its order: IP filter, authentication, authorization,
+maintenance mode. A Falcon middleware, so that no resource can forget one.
+
+Resources declare what their responders need:
+
+* ``public = True``: no check at all (``/``, the docs, the OpenAPI document);
+* ``authorize``: the HTTP methods that also need the authorization token (Judge0: the
+  submission list, DELETE and ``POST /authorize``);
+* ``maintenance``: the methods refused while ``MAINTENANCE_MODE=true`` (single create and
+  DELETE; batch create is not covered, as in Judge0).
+
+A method a resource does not answer is an unknown route (404), so it is not checked here.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Iterable
+
+import falcon
+
+from judge.config import Config
+
+from . import params
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(entries: Iterable[str]) -> list[_Network]:
+    """IPs or CIDR networks; an entry that is neither can match no address."""
+    found = []
+    for entry in entries:
+        try:
+            found.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            continue
+    return found
+
+
+def _within(address: str, networks: list[_Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip.version == net.version and ip in net for net in networks)
+
+
+class IpFilter:
+    """ALLOW_IP / DISALLOW_IP. Each list has the other subtracted first, so an address on
+    both counts as neither; entries may be IPs or (beyond Judge0) CIDR networks."""
+
+    def __init__(self, allow: Iterable[str], disallow: Iterable[str],
+                 trusted_proxies: Iterable[str]):
+        allow, disallow = list(allow), list(disallow)
+        allow_entries = [entry for entry in allow if entry not in disallow]
+        # An allow list of entries that are not addresses still allows no one (fail closed).
+        self.allow_list = bool(allow_entries)
+        self.allowed = _networks(allow_entries)
+        self.disallowed = _networks(entry for entry in disallow if entry not in allow)
+        self.proxies = _networks(trusted_proxies)
+
+    @property
+    def active(self) -> bool:
+        return self.allow_list or bool(self.disallowed)
+
+    def client_ip(self, req: falcon.Request) -> str:
+        """The peer's address or, when the peer is a trusted proxy, the last address in
+        X-Forwarded-For that is not one (Rails' ``remote_ip``, minus its acceptance of the
+        header from any peer, which would let anyone claim an allowed address)."""
+        peer = req.remote_addr or ""
+        if not _within(peer, self.proxies):
+            return peer
+        forwarded = [hop.strip() for hop in (req.get_header("X-Forwarded-For") or "").split(",")]
+        for hop in reversed([hop for hop in forwarded if hop]):
+            if not _within(hop, self.proxies):
+                return hop
+        return peer
+
+    def permits(self, address: str) -> bool:
+        """Judge0 answers 403 when the address is disallowed, or when an allow list exists
+        and does not hold it. (Both at once made Judge0 render twice: a 500; here a 403.)"""
+        if self.disallowed and _within(address, self.disallowed):
+            return False
+        return not self.allow_list or _within(address, self.allowed)
+
+
+def _token_matches(provided: str | None, valid: Iterable[str]) -> bool:
+    """Constant-time comparison against every configured token (no early exit)."""
+    if provided is None:
+        return False
+    given = provided.encode()
+    matched = False
+    for token in valid:
+        matched |= hmac.compare_digest(given, token.encode())
+    return matched
+
+
+class AccessControl:
+    def __init__(self, config: Config):
+        self.config = config
+        self.ips = IpFilter(config.allow_ip, config.disallow_ip, config.trusted_proxies)
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object,
+                         route_params: dict) -> None:
+        method = req.method.upper()
+        if resource is None or getattr(resource, "public", False):
+            return
+        if not hasattr(resource, f"on_{method.lower()}"):
+            return  # answered as an unknown route
+        config = self.config
+        if self.ips.active and not self.ips.permits(self.ips.client_ip(req)):
+            raise falcon.HTTPForbidden()
+        if config.authn_token and not _token_matches(
+                self._provided(req, config.authn_header), config.authn_token):
+            raise falcon.HTTPUnauthorized()
+        if method in getattr(resource, "authorize", ()) and not (
+                config.authz_token and _token_matches(
+                    self._provided(req, config.authz_header), config.authz_token)):
+            raise falcon.HTTPForbidden()  # no AUTHZ_TOKEN: these endpoints are always 403
+        if method in getattr(resource, "maintenance", ()) and config.maintenance_mode:
+            raise falcon.HTTPServiceUnavailable(description=config.maintenance_message)
+
+    def _provided(self, req: falcon.Request, name: str) -> str | None:
+        """The token from the header ``name``, else from the parameter of the same name
+        (query string, then body)."""
+        value = req.get_header(name)
+        if value is not None:
+            return value
+        value = params.merged(req, self.config.max_request_body).get(name)
+        return value if isinstance(value, str) else None

@@ -1,0 +1,279 @@
+"""Callbacks (§8): after a submission's final status is stored, PUT its default-field JSON,
+always base64-encoded, to the submission's ``callback_url``.
+
+Judge0 delivers synchronously at the end of the worker job, so a slow endpoint stalls that
+worker. Here the job hands the token to a :class:`CallbackSender`, a small thread pool inside
+the worker process (``CALLBACKS_THREADS``), and goes on judging; the outcome of the last
+attempt is stored in ``callback_status`` / ``callback_attempts``. On a graceful shutdown the
+worker waits for the deliveries it has queued. A worker that is killed loses them, leaving
+``callback_status = 'pending'`` behind for an operator to see.
+
+Judge0's delivery rules are kept: at most ``CALLBACKS_MAX_TRIES`` attempts, back to back,
+retried only when an attempt raises (connection refused, DNS failure, timeout); any HTTP
+answer, 4xx and 5xx included, counts as delivered. Redirects are followed as HTTParty does.
+
+Beyond Judge0:
+
+* ``CALLBACK_SIGNING_SECRET`` adds ``X-Judge0-Signature-256: sha256=<hex>``, the HMAC-SHA256
+  of the exact body bytes, so a receiver can check the request came from this server.
+* ``CALLBACKS_DENY`` refuses targets by address class (``link-local``, ``loopback``,
+  ``private``) or CIDR network. The host name is resolved once per request, every address it
+  resolves to is checked, and the connection goes to a checked address (never a second
+  lookup), so DNS rebinding cannot slip past the check. The default refuses only link-local
+  addresses (cloud metadata services at 169.254.169.254).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import json
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urljoin, urlsplit
+
+from judge.config import Config
+from judge.serializer import serialize
+from judge.storage import Storage
+from judge.submission import DEFAULT_FIELDS
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Judge0-Signature-256"
+MAX_REDIRECTS = 5  # HTTParty's default limit
+_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# The address classes CALLBACKS_DENY may name. "loopback" includes the unspecified addresses,
+# because connecting to 0.0.0.0 or :: reaches the local host on Linux.
+ADDRESS_CLASSES: dict[str, tuple[str, ...]] = {
+    "link-local": ("169.254.0.0/16", "fe80::/10"),
+    "loopback": ("127.0.0.0/8", "::1/128", "0.0.0.0/8", "::/128"),
+    "private": ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"),
+}
+
+
+class CallbackRefused(Exception):
+    """The callback URL is unusable or its target is denied. ``sent``: whether this attempt
+    had already sent a request (refused on a redirect) before being stopped."""
+
+    sent = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a callback: ``status`` goes to ``callback_status``."""
+
+    status: str
+    attempts: int
+
+
+class AddressPolicy:
+    """The CALLBACKS_DENY setting: which resolved addresses a callback may not connect to."""
+
+    def __init__(self, entries: Iterable[str]):
+        self.networks: list[tuple[str, _Network]] = []
+        for entry in entries:
+            if entry in ADDRESS_CLASSES:
+                self.networks += [(entry, ipaddress.ip_network(n)) for n in ADDRESS_CLASSES[entry]]
+                continue
+            try:
+                self.networks.append((entry, ipaddress.ip_network(entry, strict=False)))
+            except ValueError:
+                raise ValueError(
+                    f"CALLBACKS_DENY: {entry!r} is neither an address class "
+                    f"({', '.join(ADDRESS_CLASSES)}) nor an IP network such as 10.1.0.0/16"
+                ) from None
+
+    def refusal(self, address: _IPAddress) -> str | None:
+        """Why ``address`` is denied, or None if a callback may connect to it."""
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # ::ffff:169.254.169.254 is 169.254.169.254
+        for name, network in self.networks:
+            if address.version == network.version and address in network:
+                return f"{address} is in {name} (CALLBACKS_DENY)"
+        return None
+
+
+class _Resolver(Protocol):
+    def __call__(self, host: str, port: int) -> list[_IPAddress]: ...
+
+
+def resolve(host: str, port: int) -> list[_IPAddress]:
+    """Every address ``host`` resolves to (an IP literal resolves to itself)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+
+
+def signature(secret: str, body: bytes) -> str:
+    """The value of the signature header: ``sha256=`` and the hex HMAC-SHA256 of ``body``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def payload(row: Mapping[str, Any], languages: Any = None) -> bytes:
+    """The callback body: the default fields, always base64-encoded (Judge0 issue #480)."""
+    body = serialize(row, DEFAULT_FIELDS, base64=True, languages=languages)
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """HTTP to a host name, connected to an address chosen (and checked) beforehand."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """HTTPS with the same pinning; the certificate is checked against the host name."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float,
+                 context: ssl.SSLContext):
+        super().__init__(host, port, timeout=timeout, context=context)
+        self.address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+class Deliverer:
+    """Sends one callback with Judge0's retry rules and our address policy."""
+
+    def __init__(self, config: Config, resolver: _Resolver = resolve):
+        self.tries = config.callbacks_max_tries
+        self.timeout = config.callbacks_timeout
+        self.secret = config.callback_signing_secret
+        self.policy = AddressPolicy(config.callbacks_deny)
+        self.user_agent = f"judge (Judge0 API {config.judge0_version})"
+        self.resolver = resolver
+        self.tls = ssl.create_default_context()
+
+    def deliver(self, url: str, body: bytes) -> Outcome:
+        headers = {"Content-Type": "application/json", "User-Agent": self.user_agent}
+        if self.secret:
+            headers[SIGNATURE_HEADER] = signature(self.secret, body)
+        attempts = 0
+        error = "CALLBACKS_MAX_TRIES is 0"
+        while attempts < self.tries:
+            attempts += 1
+            try:
+                code = self._request(url, body, headers)
+                return Outcome(f"delivered: HTTP {code}", attempts)
+            except CallbackRefused as e:  # retrying cannot help
+                return Outcome(f"refused: {e}", attempts if e.sent else attempts - 1)
+            except (OSError, http.client.HTTPException, ValueError) as e:
+                error = f"{type(e).__name__}: {e}"
+                log.info("callback to %s, attempt %d of %d: %s", url, attempts, self.tries, error)
+        return Outcome(f"failed: {error}", attempts)
+
+    def _request(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        """One attempt, following redirects (303 and 301/302 turn the PUT into a GET without
+        a body, 307/308 keep it, as HTTParty does); the final HTTP status code."""
+        method, data = "PUT", body
+        for hop in range(MAX_REDIRECTS + 1):
+            try:
+                response = self._send(method, url, data, headers)
+            except CallbackRefused as e:
+                e.sent = hop > 0
+                raise
+            location = response.getheader("Location")
+            if response.status not in (301, 302, 303, 307, 308) or not location:
+                return response.status
+            url = urljoin(url, location)
+            if response.status not in (307, 308):
+                method, data = "GET", None
+        raise http.client.HTTPException(f"more than {MAX_REDIRECTS} redirects")
+
+    def _send(self, method: str, url: str, data: bytes | None,
+              headers: dict[str, str]) -> http.client.HTTPResponse:
+        conn = self._connection(url)
+        # The timeout bounds each socket operation; this bounds the whole request, so a
+        # receiver trickling bytes cannot hold a delivery thread for long.
+        watchdog = threading.Timer(3 * self.timeout, _abort, [conn])
+        watchdog.start()
+        try:
+            target = urlsplit(url)
+            path = (target.path or "/") + (f"?{target.query}" if target.query else "")
+            conn.request(method, path, body=data, headers=headers)
+            response = conn.getresponse()
+            response.close()  # the status is all we need; never read an unbounded body
+            return response
+        finally:
+            watchdog.cancel()
+            conn.close()
+
+    def _connection(self, url: str) -> http.client.HTTPConnection:
+        try:
+            target = urlsplit(url)
+            port = target.port
+        except ValueError as e:
+            raise CallbackRefused(f"invalid URL: {e}") from None
+        if target.scheme not in ("http", "https") or not target.hostname:
+            raise CallbackRefused(f"not an http(s) URL: {url[:200]!r}")
+        port = port or (443 if target.scheme == "https" else 80)
+        addresses = self.resolver(target.hostname, port)
+        for address in addresses:
+            reason = self.policy.refusal(address)
+            if reason:
+                raise CallbackRefused(f"{target.hostname} resolves to {reason}")
+        if target.scheme == "https":
+            return _PinnedHTTPS(target.hostname, port, str(addresses[0]), self.timeout,
+                                self.tls)
+        return _PinnedHTTP(target.hostname, port, str(addresses[0]), self.timeout)
+
+
+def _abort(conn: http.client.HTTPConnection) -> None:
+    sock = conn.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class CallbackSender:
+    """The worker's delivery pool: ``submit`` returns at once, a pool thread delivers.
+
+    It has its own database connections (none while idle), so that deliveries still queued
+    when the worker stops taking jobs can finish after the worker closed its own.
+    """
+
+    def __init__(self, config: Config, languages: Any = None):
+        threads = max(config.callbacks_threads, 1)
+        self.deliverer = Deliverer(config)  # checks CALLBACKS_DENY before any job runs
+        self.languages = languages
+        self.storage = Storage(config.database_url, min_size=0, max_size=threads,
+                               timeout=config.database_timeout)
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="callback")
+
+    def submit(self, token: str, url: str) -> None:
+        self.pool.submit(self._deliver, token, url)
+
+    def _deliver(self, token: str, url: str) -> None:
+        try:
+            row = self.storage.get_submission(token)
+            if row is None:  # deleted in the meantime: nothing to report
+                return
+            outcome = self.deliverer.deliver(url, payload(row, self.languages))
+            self.storage.record_callback(token, outcome.status[:1000], outcome.attempts)
+            log.info("callback for %s: %s after %d attempt(s)", token, outcome.status,
+                     outcome.attempts)
+        except Exception:  # a failed delivery must never take the pool thread down
+            log.exception("callback for %s could not be processed", token)
+
+    def close(self) -> None:
+        """Deliver what was queued, then stop."""
+        self.pool.shutdown(wait=True)
+        self.storage.close()
