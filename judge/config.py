@@ -179,7 +179,8 @@ class Config:
     max_number_of_runs: int = _int("MAX_NUMBER_OF_RUNS", 20)
     redirect_stderr_to_stdout: bool = _flag("REDIRECT_STDERR_TO_STDOUT", False)
     max_extract_size: int = _int("MAX_EXTRACT_SIZE", 10240)
-    allow_enable_network: bool = _flag("ALLOW_ENABLE_NETWORK", True)
+    # Judge0 defaults to true; networking is off unless the operator allows it (README)
+    allow_enable_network: bool = _flag("ALLOW_ENABLE_NETWORK", False)
     enable_network: bool = _flag("ENABLE_NETWORK", False)
 
     # Outside judge0.conf in Judge0 (§12.5 "Not in the conf file", §10.7)

@@ -27,6 +27,7 @@ _libc.mount.argtypes = (ctypes.c_char_p,) * 3 + (ctypes.c_ulong, ctypes.c_char_p
 _libc.umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
 MS_NOSUID, MS_NODEV = 2, 4
 MNT_DETACH = 2
+UID_LOCKS = Path("/run/judge/uids")  # host-wide: one live claim per sandbox uid
 
 
 class BoxError(RuntimeError):
@@ -65,7 +66,7 @@ class Box:
         self.path = Path(boxes_dir) / str(box_id)
         self.size_kb = size_kb
         self.inodes = inodes
-        self._lock_fd: int | None = None
+        self._lock_fds: list[int] = []
 
     @property
     def cgroup_prefix(self) -> str:
@@ -76,23 +77,29 @@ class Box:
     # -- ownership -------------------------------------------------------------------------
 
     def try_claim(self) -> bool:
-        """Take the box for this process if no live process holds it."""
+        """Take the box for this process if no live process holds it. Two locks: the box's
+        own (in its boxes dir) and its uid's (host-wide), so two differently configured
+        boxes dirs can never run, or clean up after, the same uid at once."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path.parent / f"{self.id}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                     0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        self._lock_fd = fd
+        UID_LOCKS.mkdir(parents=True, exist_ok=True)
+        fds = []
+        for lock in (self.path.parent / f"{self.id}.lock", UID_LOCKS / f"{self.uid}.lock"):
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fds.append(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                for held in fds:
+                    os.close(held)
+                return False
+        self._lock_fds = fds
         return True
 
     def release(self) -> None:
         _unmount(self.path)
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        for fd in self._lock_fds:
+            os.close(fd)
+        self._lock_fds = []
 
     # -- contents --------------------------------------------------------------------------
 

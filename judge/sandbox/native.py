@@ -35,7 +35,7 @@ from .cgroups import Hierarchy, RunCgroup
 from .spec import Limits, Outcome, RunResult, RunSpec
 
 _libc = ctypes.CDLL(None, use_errno=True)
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 38, 36
 CLOSE_RANGE_CLOEXEC = 4
 SETUP_TIMEOUT = 10.0  # seconds bwrap may take to build the sandbox
 POLL_MAX = 0.05  # the supervisor looks at the clocks at least this often (seconds)
@@ -112,12 +112,14 @@ class NativeSandbox:
         self.ro_paths = bwrap.etc_paths() if ro_paths is None else ro_paths
         self.tmp_bytes = tmp_kb * 1024
         self._seq = itertools.count()
+        _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # see _reap_strays
 
     def close(self) -> None:
         """Give the box back (its tmpfs is unmounted, its lock released)."""
         self.box.release()
 
     def run(self, spec: RunSpec) -> RunResult:
+        self._reap_strays()  # the previous run's pid-1 has exited by now
         limits = spec.limits
         name = f"{self.box.cgroup_prefix}{os.getpid()}-{next(self._seq)}"
         try:
@@ -127,11 +129,29 @@ class NativeSandbox:
             return RunResult(Outcome.INTERNAL_ERROR, message=f"cannot create cgroup: {e}")
         try:
             return self._run(spec, group)
-        except (OSError, SandboxError) as e:
-            group.kill_all()
+        except (OSError, SandboxError, subprocess.SubprocessError) as e:
             return RunResult(Outcome.INTERNAL_ERROR, message=f"sandbox failure: {e}")
         finally:
             group.destroy()
+            self._reap_strays()
+
+    def _reap_strays(self) -> None:
+        """Reap sandbox processes re-parented to us (we are a child subreaper): bwrap's pid-1
+        outlives the outer bwrap by a few ms. Left to an init that reaps late (or to no init:
+        a worker that is PID 1 of its container), they would count against the box uid's
+        RLIMIT_NPROC. Only zombies of this box's uid are reaped; the first other child's
+        zombie stops the scan (it is someone else's to wait for)."""
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None or info.si_uid != self.box.uid:
+                return
+            try:
+                os.waitpid(info.si_pid, os.WNOHANG)
+            except ChildProcessError:
+                return
 
     # -- launching -------------------------------------------------------------------------
 
@@ -151,13 +171,14 @@ class NativeSandbox:
 
         def preexec() -> None:  # between fork and exec: no locks, no threads, keep it plain
             group.join_self()
-            for res, value in limit_calls:
-                resource.setrlimit(res, value)
-            # Move the hand-over fds to the fixed numbers bwrap.argv() names.
+            # Move the hand-over fds to the fixed numbers bwrap.argv() names (before
+            # RLIMIT_NOFILE: the copies may need fd numbers above the program's limit).
             high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 16) for fd in child_fds]
             for target, fd in zip(targets, high, strict=True):
                 os.dup2(fd, target)
             _libc.close_range(len(targets) + 3, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
+            for res, value in limit_calls:
+                resource.setrlimit(res, value)
             os.setgroups([])
             os.setresgid(uid, uid, uid)
             os.setresuid(uid, uid, uid)
@@ -184,8 +205,9 @@ class NativeSandbox:
                             _memfd("judge-hosts", network.HOSTS)]
             created += resolv_hosts
             child_fds += [info_w, *resolv_hosts]
-        stdin = self._stdin_fd(spec.stdin)
         try:
+            stdin = self._stdin_fd(spec.stdin)
+            created.append(stdin)
             return subprocess.Popen(
                 argv, stdin=stdin, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT if spec.stderr_to_stdout else subprocess.PIPE,
@@ -193,7 +215,7 @@ class NativeSandbox:
                 close_fds=False, start_new_session=True, cwd=self.box.path,
                 env={"PATH": "/usr/bin:/bin"})
         finally:
-            for fd in (stdin, *created):
+            for fd in created:
                 os.close(fd)
 
     @staticmethod
@@ -213,6 +235,11 @@ class NativeSandbox:
         info_r, info_w = os.pipe2(os.O_CLOEXEC) if spec.network else (None, None)
         try:
             proc = self._spawn(spec, group, ready_w, go_r, info_w)
+        except BaseException:
+            for fd in (ready_r, go_w, info_r):
+                if fd is not None:
+                    os.close(fd)
+            raise
         finally:
             for fd in (ready_w, go_r, info_w):
                 if fd is not None:
@@ -357,7 +384,8 @@ def _decide(result: RunResult, returncode: int, killed: Outcome | None, oom_kill
         result.outcome = killed
     elif oom_kills:
         result.outcome = Outcome.MEMORY_LIMIT
-    elif result.cpu_time > limits.cpu_time or signum == signal.SIGXCPU:
+    elif signum == signal.SIGXCPU or (not limits.per_process_time
+                                        and result.cpu_time > limits.cpu_time):
         result.outcome = Outcome.TIME_LIMIT_CPU
     elif result.wall_time > limits.wall_time:
         result.outcome = Outcome.TIME_LIMIT_WALL

@@ -72,6 +72,7 @@ def start_engine(database_url: str, redis_url: str, extra_env: dict[str, str] | 
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
            "SANDBOX_BOXES_DIR": BOXES, "SANDBOX_FIRST_UID": FIRST_UID, "PORT": str(port),
+           "ALLOW_ENABLE_NETWORK": "true",  # the network tests need it; off by default
            **(extra_env or {})}
     api = subprocess.Popen([sys.executable, "-m", "gunicorn", "api.wsgi:application",
                             "--bind", f"127.0.0.1:{port}", "--workers", "2",

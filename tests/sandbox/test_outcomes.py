@@ -130,3 +130,10 @@ def test_stack_limit_decides_how_deep_a_program_may_recurse(box):
 def test_cpu_time_excludes_the_sandbox_set_up(box):
     r = box.run("/bin/true")
     assert r.outcome is Outcome.OK and r.cpu_time < 0.005 and r.wall_time < 0.02
+
+
+def test_per_process_time_lets_several_processes_each_stay_under_the_limit(box):
+    box.install("burn")
+    r = box.run("./burn", "0.7", "2", cpu_time=1, extra_cpu_time=0.5, per_process_time=True)
+    assert r.cpu_time > 1.3  # 2 x 0.7 s in total, 0.7 s each
+    assert r.outcome is Outcome.OK

@@ -49,7 +49,7 @@ JUDGE0_CONFIG_INFO = json.loads("""
   "max_submission_batch_size": 20,
   "submission_cache_duration": 1.0,
   "use_docs_as_homepage": false,
-  "allow_enable_network": true,
+  "allow_enable_network": false,
   "enable_network": false,
   "disable_implicit_base64_encoding": false
 }
