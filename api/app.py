@@ -20,6 +20,7 @@ from judge.context import AppContext
 from . import errors
 from .access import AccessControl
 from .cors import Cors
+from .ratelimit import RateLimit
 from .resources import batch, catalog, docs, info, submissions
 
 
@@ -58,7 +59,8 @@ def _routes(context: AppContext) -> dict[str, object]:
 
 def create_app(context: AppContext) -> falcon.App:
     app = falcon.App(media_type=falcon.MEDIA_JSON,
-                     middleware=[Cors(context.config), AccessControl(context.config)])
+                     middleware=[Cors(context.config), AccessControl(context.config),
+                                 RateLimit(context.config, context.queue.redis)])
     app.req_options.strip_url_path_trailing_slash = True
     handler = _json_handler()
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = handler

@@ -25,6 +25,7 @@ def start_engine(workers: int, extra_env: dict[str, str] | None = None
     env = {**os.environ, "MAX_QUEUE_SIZE": "100000", **(extra_env or {})}
     env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/11")
     env.setdefault("SANDBOX_BOXES_DIR", "/var/lib/judge/bench-boxes")
+    env.setdefault("SANDBOX_FIRST_UID", "64000")  # never the uids of a live engine on this host
     config = Config.load(env)
     procs = [subprocess.Popen(api_command(config, f"127.0.0.1:{port}") + ["--log-level", "warning",
                                                                            "--access-logfile", "/dev/null"],

@@ -203,6 +203,9 @@ class Config:
     # LEASE_SECONDS and renews it while judging; every RECONCILE_INTERVAL seconds the fleet
     # re-queues expired leases and In Queue submissions missing from the queue for longer than
     # RECONCILE_QUEUED_AFTER seconds.
+    # Per-client limit on creating submissions (api/ratelimit.py): 0 requests = off.
+    rate_limit_requests: int = _int("RATE_LIMIT_REQUESTS", 0)
+    rate_limit_window: float = _float("RATE_LIMIT_WINDOW", 60.0)
     database_timeout: float = _float("DATABASE_TIMEOUT", 5.0)  # wait for a pooled connection
     lease_seconds: float = _float("LEASE_SECONDS", 30.0)
     reconcile_interval: float = _float("RECONCILE_INTERVAL", 10.0)

@@ -27,6 +27,8 @@ EMPTY = "there should be at least one submission in a batch"
 
 
 class Batch(Base):
+    rate_limited = frozenset({"POST"})
+
     def _too_many(self) -> str:
         return ("number of submissions in a batch should be less than or equal to "
                 f"{self.config.max_submission_batch_size}")

@@ -93,6 +93,7 @@ class Base:
 class Submissions(Base):
     authorize = frozenset({"GET"})
     maintenance = frozenset({"POST"})
+    rate_limited = frozenset({"POST"})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         p = params.merged(req, self.config.max_request_body)

@@ -247,3 +247,24 @@ def _processing(storage) -> int:
     with storage.pool.connection() as conn:
         return conn.execute("SELECT count(*) AS n FROM submissions WHERE status_id = 2"
                             ).fetchone()["n"]
+
+
+def test_per_client_rate_limit_answers_429_with_retry_after(database_url, storage):
+    engine, procs = start_engine(database_url, "redis://127.0.0.1:6379/10",
+                                 {**FAST_RECOVERY, "RATE_LIMIT_REQUESTS": "3",
+                                  "RATE_LIMIT_WINDOW": "60"}, workers=0)
+    try:
+        body = {"source_code": "print(1)", "language_id": PY}
+        codes = [engine.post(body).status_code for _ in range(3)]
+        limited = engine.post(body)
+        other_client = engine.http.post(f"{engine.url}/submissions", json=body,
+                                        headers={"X-Auth-Token": "another-client"})
+        reads = engine.get("/statuses")
+    finally:
+        stop_engine(procs)
+    assert codes == [201, 201, 201]
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert "rate limit of 3 requests per 60 s exceeded" in limited.json()["error"]
+    assert other_client.status_code == 201  # counted per client
+    assert reads.status_code == 200  # only creating submissions is limited
