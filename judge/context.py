@@ -7,6 +7,7 @@ The API process gets an `AppContext` (database pool, queue, languages); a worker
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from .languages import LanguageCatalog
 from .leases import Leases
 from .pipeline import Pipeline
 from .queue import JobQueue
-from .sandbox import NativeSandbox, SandboxSettings, open_sandbox
+from .sandbox import NativeSandbox, SandboxSettings, SandboxUnavailable, open_sandbox
 from .storage import Storage
 
 
@@ -40,6 +41,16 @@ class AppContext:
     def close(self) -> None:
         self.storage.close()
         self.queue.close()
+
+
+def open_cli_sandbox(config: Config) -> NativeSandbox | None:
+    """A sandbox for a one-off command (`judge run`, `judge languages check`), or None after
+    telling the user on stderr why this host cannot run one."""
+    try:
+        return open_sandbox(sandbox_settings(config))
+    except SandboxUnavailable as e:
+        print(f"cannot run the sandbox: {e}", file=sys.stderr)
+        return None
 
 
 def sandbox_settings(config: Config) -> SandboxSettings:

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import TextIO
 
 from .config import Config
-from .context import sandbox_settings
+from .context import open_cli_sandbox
 from .languages import LanguageCatalog
 from .pipeline import Pipeline
-from .sandbox import SandboxUnavailable, open_sandbox
 from .selftest import (
     ALL_STEPS,
     COMPILE_ERROR,
@@ -93,10 +92,8 @@ def _check(args: argparse.Namespace) -> int:
         print(f"not installed here or without a self-test: {missing}", file=sys.stderr)
     if args.startup:
         os.nice(STARTUP_NICENESS)
-    try:
-        sandbox = open_sandbox(sandbox_settings(config))
-    except SandboxUnavailable as e:
-        print(f"cannot run the sandbox: {e}", file=sys.stderr)
+    sandbox = open_cli_sandbox(config)
+    if sandbox is None:
         return 2
     try:
         tester = SelfTester(Pipeline(sandbox, config), config)

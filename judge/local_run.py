@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .context import sandbox_settings
+from .context import open_cli_sandbox
 from .languages import LanguageCatalog
 from .pipeline import Pipeline
-from .sandbox import SandboxUnavailable, open_sandbox
 from .serializer import serialize
 from .submission_rules import parse_create
 
@@ -50,10 +49,8 @@ def run(args: argparse.Namespace, config: Config | None = None) -> int:
     attrs["source_code"] = args.file.read_bytes()
     if args.stdin:
         attrs["stdin"] = args.stdin.read_bytes()
-    try:
-        sandbox = open_sandbox(sandbox_settings(config))
-    except SandboxUnavailable as e:
-        print(f"cannot run the sandbox: {e}", file=sys.stderr)
+    sandbox = open_cli_sandbox(config)
+    if sandbox is None:
         return 2
     try:
         values = Pipeline(sandbox, config).judge(attrs, languages.get(args.language))

@@ -217,18 +217,26 @@ def test_sigterm_lets_a_worker_finish_its_submission_and_stop_taking_new_ones(da
         stop_engine(procs)
 
 
-def test_a_flood_of_2000_submissions_all_reach_one_final_status(database_url, storage):
+def test_a_flood_of_2000_single_and_batched_submissions_all_reach_one_final_status(database_url, storage):
     from concurrent.futures import ThreadPoolExecutor
     engine, procs = start_engine(database_url, "redis://127.0.0.1:6379/10", FAST_RECOVERY,
                                  workers=2)
     try:
-        def post(i: int) -> tuple[int, str]:
-            resp = engine.http.post(f"{engine.url}/submissions", timeout=30, json={
-                "source_code": f"echo {i}", "language_id": 46, "expected_output": str(i)})
-            return resp.status_code, resp.json().get("token")
+        def item(i: int) -> dict:
+            return {"source_code": f"echo {i}", "language_id": 46, "expected_output": str(i)}
+
+        def post(i: int) -> list[tuple[int, str]]:
+            """Even i: one single create; odd i: a batch of 20 (1000 + 50 x 20 = 2000)."""
+            if i % 2 == 0 or i >= 100:
+                resp = engine.http.post(f"{engine.url}/submissions", json=item(i), timeout=30)
+                return [(resp.status_code, resp.json().get("token"))]
+            resp = engine.http.post(f"{engine.url}/submissions/batch", timeout=30, json={
+                "submissions": [item(10_000 + 20 * i + k) for k in range(20)]})
+            return [(resp.status_code, entry.get("token")) for entry in resp.json()]
 
         with ThreadPoolExecutor(8) as pool:
-            results = list(pool.map(post, range(2000)))
+            results = [pair for pairs in pool.map(post, range(1050)) for pair in pairs]
+        assert len(results) == 2000
         assert [code for code, _ in results] == [201] * 2000
         tokens = [token for _, token in results]
         assert len(set(tokens)) == 2000
