@@ -210,6 +210,8 @@ class Config:
     lease_seconds: float = _float("LEASE_SECONDS", 30.0)
     reconcile_interval: float = _float("RECONCILE_INTERVAL", 10.0)
     reconcile_queued_after: float = _float("RECONCILE_QUEUED_AFTER", 15.0)
+    # A callback still pending this long after its verdict lost its worker: send it again.
+    callbacks_resend_after: float = _float("CALLBACKS_RESEND_AFTER", 120.0)
     # `fields=*` returns the 35 attributes of the released Judge0 1.13.1, which the official
     # SDKs expect (they set every key they receive on a model without the other five);
     # MASTER_STAR_FIELDS=true returns master's 40 (started_at, queued_at, updated_at,

@@ -74,6 +74,19 @@ class Leases:
                 "ORDER BY id LIMIT %s", [IN_QUEUE, seconds, limit]).fetchall()
         return [row["token"] for row in rows]
 
+    def orphaned_callbacks(self, seconds: float, limit: int = 100) -> list[tuple[str, str]]:
+        """Finished submissions whose callback has been `pending` for more than `seconds`
+        (the worker that was to deliver it died): marked as being re-sent, returned as
+        (token, callback_url). The delivery records its own outcome afterwards."""
+        with self.storage.pool.connection() as conn:
+            rows = conn.execute(
+                "UPDATE submissions SET callback_status = 'pending: re-sent' WHERE id IN "
+                "(SELECT id FROM submissions WHERE callback_status = 'pending' AND "
+                "finished_at < now() - make_interval(secs => %s) AND status_id <> ALL(%s) "
+                "LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING token, callback_url",
+                [seconds, [IN_QUEUE, PROCESSING], limit]).fetchall()
+        return [(row["token"], row["callback_url"]) for row in rows]
+
     @contextlib.contextmanager
     def exclusive_pass(self) -> Iterator[bool]:
         """Yields True while this process holds the fleet-wide reconciliation lock (a

@@ -33,6 +33,12 @@ def install(context: WorkerContext) -> None:
         atexit.register(_callbacks.close)
 
 
+def resend_callback(token: str, url: str) -> None:
+    """For the reconciler: deliver a callback a dead worker left pending."""
+    if _callbacks is not None:
+        _callbacks.submit(token, url)
+
+
 def context() -> WorkerContext:
     global _context
     if _context is None:  # a job run outside `judge worker` (e.g. rq's own CLI)

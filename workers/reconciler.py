@@ -7,7 +7,9 @@ Every worker process runs one in a daemon thread. Each pass, under a fleet-wide 
 - Processing submissions whose worker stopped renewing its lease (it was killed, its host
   died) go back In Queue and are queued again;
 - In Queue submissions older than RECONCILE_QUEUED_AFTER that are not in the Redis queue (the
-  API could not reach Redis, a queue message was lost, Redis restarted empty) are queued.
+  API could not reach Redis, a queue message was lost, Redis restarted empty) are queued;
+- callbacks still `pending` CALLBACKS_RESEND_AFTER seconds after their submission finished
+  (the worker that was to deliver them died) are delivered by this worker's pool.
 
 A submission queued twice by accident is still judged once: a claim needs status In Queue or
 an expired lease, and the first final write wins.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 import redis
 
@@ -27,11 +30,15 @@ log = logging.getLogger(__name__)
 
 
 class Reconciler:
-    def __init__(self, leases: Leases, queue: JobQueue, interval: float, queued_after: float):
+    def __init__(self, leases: Leases, queue: JobQueue, interval: float, queued_after: float,
+                 resend: Callable[[str, str], None] | None = None,
+                 callbacks_after: float = 120.0):
         self.leases = leases
         self.queue = queue
         self.interval = interval
         self.queued_after = queued_after
+        self.resend = resend  # hands a (token, url) to this worker's callback pool
+        self.callbacks_after = callbacks_after
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -46,9 +53,13 @@ class Reconciler:
             lost = [token for token in waiting if token not in queued]
             for token in expired + lost:
                 self.queue.enqueue(token)
-        if expired or lost:
+            orphans = self.leases.orphaned_callbacks(self.callbacks_after) if self.resend else []
+            for token, url in orphans:
+                self.resend(token, url)
+        if expired or lost or orphans:
             log.warning("reconciler queued %d submission(s) of dead workers and %d missing "
-                        "from the queue", len(expired), len(lost))
+                        "from the queue, and re-sent %d callback(s) of dead workers",
+                        len(expired), len(lost), len(orphans))
         return expired + lost
 
     def _loop(self) -> None:

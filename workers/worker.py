@@ -40,7 +40,8 @@ def run_worker(context: WorkerContext | None = None, burst: bool = False) -> Non
     jobs.install(context)
     name = f"{socket.gethostname()}.{os.getpid()}.box{context.sandbox.box.id}"
     reconciler = Reconciler(context.leases, context.queue, context.config.reconcile_interval,
-                            context.config.reconcile_queued_after)
+                            context.config.reconcile_queued_after, jobs.resend_callback,
+                            context.config.callbacks_resend_after)
     log.info("worker %s judging queue %r in box %s", name, context.queue.name,
              context.sandbox.box.path)
     reconciler.start()

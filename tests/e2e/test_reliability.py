@@ -276,3 +276,31 @@ def test_per_client_rate_limit_answers_429_with_retry_after(database_url, storag
     assert "rate limit of 3 requests per 60 s exceeded" in limited.json()["error"]
     assert other_client.status_code == 201  # counted per client
     assert reads.status_code == 200  # only creating submissions is limited
+
+
+def test_a_callback_left_pending_by_a_killed_worker_is_sent_again(database_url, storage):
+    from .test_api_callbacks import Receiver
+    receiver = Receiver()
+    engine, procs = start_engine(database_url, "redis://127.0.0.1:6379/10",
+                                 {**FAST_RECOVERY, "CALLBACKS_RESEND_AFTER": "1",
+                                  "CALLBACKS_TIMEOUT": "20"}, workers=1)
+    try:
+        token = engine.post({"source_code": "print(1)", "language_id": PY,
+                             "callback_url": receiver.url + "/hold"}).json()["token"]
+        assert receiver.next(30).method == "PUT"  # being delivered; the receiver holds it
+        procs[1].send_signal(signal.SIGKILL)
+        procs[1].wait()
+        assert storage.get_submission(token)["callback_status"] == "pending"
+        receiver.release.set()  # from now on the receiver answers at once
+        procs.append(subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT,
+                                      env=engine.env))
+        again = receiver.next(30)
+        assert again.method == "PUT" and again.json()["token"] == token
+        deadline = time.monotonic() + 30
+        while not (storage.get_submission(token)["callback_status"] or "").startswith(
+                "delivered"):
+            assert time.monotonic() < deadline, storage.get_submission(token)["callback_status"]
+            time.sleep(0.1)
+    finally:
+        stop_engine(procs)
+        receiver.close()
