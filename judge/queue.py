@@ -42,10 +42,6 @@ class JobQueue:
         self.queue.enqueue(JOB_FUNCTION, token, job_id=token, result_ttl=0,
                            failure_ttl=86400, job_timeout=JOB_TIMEOUT)
 
-    def pending(self) -> int:
-        """Jobs waiting in the queue (not the ones being judged), Judge0's queue-size measure."""
-        return self.queue.count
-
     def queued_tokens(self) -> set[str]:
         """Tokens the queue knows: waiting, or taken by a worker that has not claimed the
         submission yet (job ids are tokens)."""

@@ -98,10 +98,18 @@ class RunCgroup:
 
 
 class V1Cgroup(RunCgroup):
-    def __init__(self, paths: dict[str, Path], memory_bytes: int, pids_max: int):
+    """One directory per controller. The constructor attaches to existing directories
+    (creating missing ones, which kill_all and destroy expect); `create` also sets limits."""
+
+    def __init__(self, paths: dict[str, Path]):
         self.paths = paths
         for path in paths.values():
             path.mkdir(exist_ok=True)
+        self._procs_files = [str(p / "cgroup.procs") for p in paths.values()]
+
+    @classmethod
+    def create(cls, paths: dict[str, Path], memory_bytes: int, pids_max: int) -> V1Cgroup:
+        group = cls(paths)
         memory = paths["memory"]
         _write(memory / "memory.limit_in_bytes", memory_bytes)
         try:  # memory+swap = memory: no swapping out of the limit (absent without swap accounting)
@@ -109,7 +117,7 @@ class V1Cgroup(RunCgroup):
         except OSError:
             pass
         _write(paths["pids"] / "pids.max", pids_max)
-        self._procs_files = [str(p / "cgroup.procs") for p in paths.values()]
+        return group
 
     def join_self(self) -> None:
         # Runs between fork and exec: plain os calls only, no Python-level allocation worth
@@ -163,8 +171,14 @@ class V1Cgroup(RunCgroup):
 
 
 class V2Cgroup(RunCgroup):
-    def __init__(self, path: Path, memory_bytes: int, pids_max: int):
+    """One directory in the delegated subtree; `create` makes it and sets the limits."""
+
+    def __init__(self, path: Path):
         self.path = path
+        self._procs_file = str(path / "cgroup.procs")
+
+    @classmethod
+    def create(cls, path: Path, memory_bytes: int, pids_max: int) -> V2Cgroup:
         path.mkdir(exist_ok=True)
         _write(path / "memory.max", memory_bytes)
         try:
@@ -173,7 +187,7 @@ class V2Cgroup(RunCgroup):
             pass
         _write(path / "memory.oom.group", 1)  # an OOM kill takes the whole run down
         _write(path / "pids.max", pids_max)
-        self._procs_file = str(path / "cgroup.procs")
+        return cls(path)
 
     def join_self(self) -> None:
         fd = os.open(self._procs_file, os.O_WRONLY)
@@ -244,7 +258,8 @@ class V1Hierarchy(Hierarchy):
             path.mkdir(exist_ok=True)
 
     def create(self, name: str, memory_bytes: int, pids_max: int) -> V1Cgroup:
-        return V1Cgroup({c: p / name for c, p in self.parents.items()}, memory_bytes, pids_max)
+        return V1Cgroup.create({c: p / name for c, p in self.parents.items()}, memory_bytes,
+                               pids_max)
 
     def names(self) -> list[str]:
         found: set[str] = set()
@@ -253,11 +268,7 @@ class V1Hierarchy(Hierarchy):
         return sorted(found)
 
     def open(self, name: str) -> V1Cgroup:
-        group = V1Cgroup.__new__(V1Cgroup)
-        group.paths = {c: p / name for c, p in self.parents.items()}
-        for path in group.paths.values():
-            path.mkdir(exist_ok=True)  # kill_all/destroy expect every controller's directory
-        return group
+        return V1Cgroup({c: p / name for c, p in self.parents.items()})
 
 
 class V2Hierarchy(Hierarchy):
@@ -299,16 +310,13 @@ class V2Hierarchy(Hierarchy):
             ) from e
 
     def create(self, name: str, memory_bytes: int, pids_max: int) -> V2Cgroup:
-        return V2Cgroup(self.parent / name, memory_bytes, pids_max)
+        return V2Cgroup.create(self.parent / name, memory_bytes, pids_max)
 
     def names(self) -> list[str]:
         return sorted(p.name for p in self.parent.iterdir() if p.is_dir())
 
     def open(self, name: str) -> V2Cgroup:
-        group = V2Cgroup.__new__(V2Cgroup)
-        group.path = self.parent / name
-        group._procs_file = str(group.path / "cgroup.procs")
-        return group
+        return V2Cgroup(self.parent / name)
 
 
 def _own_v2_cgroup() -> Path:

@@ -50,15 +50,17 @@ class SandboxError(RuntimeError):
     """The sandbox could not run the command; the run is reported as an internal error."""
 
 
-def _limit(value: int) -> tuple[int, int]:
-    """(soft, hard) for setrlimit, never above our own hard limit (root here lacks
-    CAP_SYS_RESOURCE and cannot raise it)."""
-    return value, value
+def _clamped(res: int, value: int) -> int:
+    """Never above our own hard limit: root here lacks CAP_SYS_RESOURCE and cannot raise it."""
+    hard = _HARD_LIMITS[res]
+    inf = resource.RLIM_INFINITY
+    return hard if hard != inf and (value == inf or value > hard) else value
 
 
 def rlimits(limits: Limits) -> list[tuple[int, tuple[int, int]]]:
+    """(resource, (soft, hard)) pairs for the run. CPU: per process in per-process mode
+    (SIGXCPU at the soft limit), otherwise only a backstop the supervisor normally beats."""
     inf = resource.RLIM_INFINITY
-    cpu_backstop = math.ceil(limits.cpu_kill_after) + 1  # the supervisor normally kills first
     wanted = {
         resource.RLIMIT_CORE: 0,
         resource.RLIMIT_NOFILE: limits.open_files,
@@ -66,19 +68,16 @@ def rlimits(limits: Limits) -> list[tuple[int, tuple[int, int]]]:
         resource.RLIMIT_FSIZE: limits.file_size_kb * 1024 if limits.file_size_kb else inf,
         resource.RLIMIT_NPROC: limits.processes + PIDS_OVERHEAD + 1,
     }
-    if limits.per_process_time:
-        soft = math.ceil(limits.cpu_kill_after)
-        out = [(resource.RLIMIT_CPU, (soft, soft + 1))]
-    else:
-        out = [(resource.RLIMIT_CPU, _limit(cpu_backstop))]
     if limits.per_process_memory:
         wanted[resource.RLIMIT_AS] = limits.memory_kb * 1024
-    for res, value in wanted.items():
-        hard = _HARD_LIMITS[res]
-        if hard != inf and (value == inf or value > hard):
-            value = hard
-        out.append((res, _limit(value)))
-    return out
+    out = [(res, (_clamped(res, value), _clamped(res, value))) for res, value in wanted.items()]
+    if limits.per_process_time:
+        soft = math.ceil(limits.cpu_kill_after)
+        cpu = (_clamped(resource.RLIMIT_CPU, soft), _clamped(resource.RLIMIT_CPU, soft + 1))
+    else:
+        backstop = _clamped(resource.RLIMIT_CPU, math.ceil(limits.cpu_kill_after) + 1)
+        cpu = (backstop, backstop)
+    return [(resource.RLIMIT_CPU, cpu), *out]
 
 
 def cgroup_memory_bytes(limits: Limits) -> int:
@@ -98,8 +97,6 @@ def _memfd(name: str, data: bytes) -> int:
 
 class NativeSandbox:
     """Runs commands in one box with bubblewrap. Not thread-safe: one run at a time."""
-
-    backend = "native"
 
     def __init__(self, box: Box, hierarchy: Hierarchy, *, ro_paths: list[str] | None = None,
                  tmp_kb: int = 64 * 1024):

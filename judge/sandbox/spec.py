@@ -84,7 +84,3 @@ class RunResult:
     stdout: bytes = b""
     stderr: bytes = b""
     message: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.OK
