@@ -22,8 +22,10 @@ from psycopg import sql as psycopg_sql
 from judge.storage import Storage
 
 ROOT = Path(__file__).resolve().parents[2]
-BOXES = "/var/lib/judge/test-e2e-boxes"
-FIRST_UID = "62000"  # apart from the sandbox tests' 60000+ boxes, which run in the same session
+# Overridable so that two test sessions can share a machine without sharing boxes or uids.
+BOXES = os.environ.get("TEST_E2E_BOXES_DIR", "/var/lib/judge/test-e2e-boxes")
+# apart from the sandbox tests' 61000+ boxes, which run in the same session
+FIRST_UID = os.environ.get("TEST_E2E_FIRST_UID", "62000")
 
 
 def free_port() -> int:
