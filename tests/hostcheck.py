@@ -8,13 +8,14 @@ from pathlib import Path
 from judge.sandbox.cgroups import V1_CONTROLLERS
 
 
-def live_processes(first_uid: int, count: int) -> list[str]:
+def live_processes(first_uid: int, count: int, exclude: set[int] = frozenset()) -> list[str]:
     """Live processes of sandbox uids first_uid..first_uid+count-1 (zombies waiting for init
-    to reap them hold nothing and are left out)."""
+    to reap them hold nothing and are left out), except the pids in `exclude` (a sandbox's
+    warm session, which lives between runs)."""
     out = subprocess.run(["ps", "-eo", "uid=,pid=,stat=,comm="], capture_output=True, text=True)
     return [line for line in out.stdout.splitlines()
             if first_uid <= int(line.split()[0]) < first_uid + count
-            and not line.split()[2].startswith("Z")]
+            and int(line.split()[1]) not in exclude and not line.split()[2].startswith("Z")]
 
 
 def run_cgroups(first_uid: int, count: int) -> list[str]:

@@ -67,6 +67,8 @@ class Box:
         self.size_kb = size_kb
         self.inodes = inodes
         self._lock_fds: list[int] = []
+        self.generation = 0  # counts the tmpfs mounts: a sandbox bound to an older one is stale
+        self.fresh = False  # an empty tmpfs nothing has written to or run in since its mount
 
     @property
     def cgroup_prefix(self) -> str:
@@ -97,6 +99,7 @@ class Box:
 
     def release(self) -> None:
         _unmount(self.path)
+        self.fresh = False
         for fd in self._lock_fds:
             os.close(fd)
         self._lock_fds = []
@@ -105,11 +108,15 @@ class Box:
 
     def reset(self) -> None:
         """Give the box a fresh, empty tmpfs (whatever the last program left is dropped
-        without being looked at)."""
+        without being looked at). A box that is still fresh is left as it is."""
+        if self.fresh:
+            return
         self.path.mkdir(mode=0o755, exist_ok=True)
         _unmount(self.path)
         _mount_tmpfs(self.path, f"size={self.size_kb}k,nr_inodes={self.inodes},mode=0755,"
                                 f"uid={self.uid},gid={self.uid}")
+        self.generation += 1
+        self.fresh = True
 
     def _dir_fd(self) -> int:
         return os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -141,6 +148,7 @@ class Box:
             os.close(dfd)
 
     def _create(self, dfd: int, rel: str, data: bytes, mode: int) -> None:
+        self.fresh = False
         fd = os.open(rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      mode, dir_fd=dfd)
         try:
@@ -215,6 +223,7 @@ class Box:
         try:
             for rel, mode, data in entries:
                 if data is None:
+                    self.fresh = False
                     os.mkdir(rel, mode, dir_fd=dfd)
                     os.chown(rel, self.uid, self.uid, dir_fd=dfd, follow_symlinks=False)
                     os.chmod(rel, mode, dir_fd=dfd)

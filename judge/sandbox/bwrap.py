@@ -15,7 +15,8 @@ import shutil
 from collections.abc import Iterable
 
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
-BASE_ENV = (("PATH", SANDBOX_PATH), ("HOME", "/tmp"), ("LANG", "C.UTF-8"), ("LC_ALL", "C.UTF-8"))
+BASE_ENV = (("PATH", SANDBOX_PATH), ("HOME", "/tmp"), ("LANG", "C.UTF-8"), ("LC_ALL", "C.UTF-8"),
+            ("PWD", "/box"))
 
 # Read-only host paths under /etc that every run gets: the dynamic linker's, the
 # alternatives symlinks Debian's toolchains go through, certificates, time zone, and the JVM's
@@ -30,6 +31,10 @@ DEFAULT_ETC_PATHS = (
 # File descriptors the supervisor hands to bwrap, at fixed numbers (dash only knows 0-9).
 READY_FD, GO_FD, SECCOMP_FD, PASSWD_FD, GROUP_FD = 3, 4, 5, 6, 7
 CHILD_FDS = (READY_FD, GO_FD, SECCOMP_FD, PASSWD_FD, GROUP_FD)
+# A zygote sandbox (zygote.py) gets its control socket instead of the gate's two pipes.
+CONTROL_FD = 3
+ZYGOTE_FDS = (CONTROL_FD, SECCOMP_FD, PASSWD_FD, GROUP_FD)
+ZYGOTE_PATH = "/run/judge-zygote"  # where the zygote binary appears inside the sandbox
 # Only for runs with networking: bwrap reports the sandbox's pid on INFO_FD (the supervisor
 # attaches the network to that pid's namespace), and /etc/resolv.conf and /etc/hosts come
 # from memfds.
@@ -40,6 +45,16 @@ NETWORK_FDS = (INFO_FD, RESOLV_FD, HOSTS_FD)
 # bwrap's set-up), waits for the go byte, then becomes the program. The supervisor reads the
 # cgroup's CPU counter at that moment so the set-up is not billed to the submission.
 GATE = f'echo >&{READY_FD}; read _ <&{GO_FD}; exec {READY_FD}>&- {GO_FD}<&- "$@"'
+
+
+def gated(program: Iterable[str]) -> list[str]:
+    """The command that runs `program` through the gate."""
+    return ["/bin/sh", "-c", GATE, "judge-gate", *program]
+
+
+def zygote(binary: str) -> tuple[list[str], list[str]]:
+    """(extra options, command) of a sandbox whose PID 1 is the zygote at host path `binary`."""
+    return ["--as-pid-1", "--ro-bind", binary, ZYGOTE_PATH], [ZYGOTE_PATH]
 
 
 def bwrap_binary() -> str | None:
@@ -75,16 +90,18 @@ def group_line(uid: int) -> bytes:
     return f"root:x:0:\nbox:x:{uid}:\nnogroup:x:65534:\n".encode()
 
 
-def argv(*, bwrap: str, box_path: str, uid: int, program: Iterable[str], tmp_bytes: int,
-         ro_paths: Iterable[str], env: Iterable[tuple[str, str]], network: bool) -> list[str]:
-    """The network namespace is always the run's own: with `network` the supervisor gives it
-    a user-mode uplink (network.py) instead of sharing the host's."""
+def argv(*, bwrap: str, box_path: str, uid: int, command: Iterable[str], tmp_bytes: int,
+         ro_paths: Iterable[str], env: Iterable[tuple[str, str]], network: bool,
+         extra: Iterable[str] = ()) -> list[str]:
+    """bwrap's command line running `command` (`gated(...)` or `zygote(...)`'s), with `extra`
+    options. The network namespace is always the sandbox's own: with `network` the supervisor
+    gives it a user-mode uplink (network.py) instead of sharing the host's."""
     a = [bwrap,
          "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts",
          "--unshare-cgroup", "--unshare-net",
          "--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
          "--uid", str(uid), "--gid", str(uid), "--hostname", "box",
-         "--ro-bind", "/usr", "/usr", *_root_links()]
+         *extra, "--ro-bind", "/usr", "/usr", *_root_links()]
     for path in ro_paths:
         a += ["--ro-bind", path, path]
     if network:
@@ -101,6 +118,5 @@ def argv(*, bwrap: str, box_path: str, uid: int, program: Iterable[str], tmp_byt
           "--clearenv"]
     for key, value in env:
         a += ["--setenv", key, value]
-    a += ["--seccomp", str(SECCOMP_FD),
-          "/bin/sh", "-c", GATE, "judge-gate", *program]
+    a += ["--seccomp", str(SECCOMP_FD), *command]
     return a

@@ -56,6 +56,14 @@ def _keyed(path: Path) -> dict[str, int]:
     return out
 
 
+def _write_procs(name: str, pid: bytes) -> None:
+    fd = os.open(name, os.O_WRONLY)
+    try:
+        os.write(fd, pid)
+    finally:
+        os.close(fd)
+
+
 def _rmdir(path: Path) -> None:
     """Remove a cgroup directory, waiting briefly while exiting tasks release it."""
     for _ in range(200):
@@ -76,6 +84,10 @@ class RunCgroup:
     child between fork and exec; `destroy` kills whatever is left and removes it."""
 
     def join_self(self) -> None:
+        raise NotImplementedError
+
+    def attach(self, pid: int) -> None:
+        """Move process `pid` (a host pid) into the cgroup."""
         raise NotImplementedError
 
     def procs(self) -> list[int]:
@@ -123,11 +135,11 @@ class V1Cgroup(RunCgroup):
         # Runs between fork and exec: plain os calls only, no Python-level allocation worth
         # speaking of. "0" means the writing process itself.
         for name in self._procs_files:
-            fd = os.open(name, os.O_WRONLY)
-            try:
-                os.write(fd, b"0")
-            finally:
-                os.close(fd)
+            _write_procs(name, b"0")
+
+    def attach(self, pid: int) -> None:
+        for name in self._procs_files:
+            _write_procs(name, str(pid).encode())
 
     def procs(self) -> list[int]:
         return [int(x) for x in _read(self.paths["freezer"] / "cgroup.procs").split()]
@@ -190,11 +202,10 @@ class V2Cgroup(RunCgroup):
         return cls(path)
 
     def join_self(self) -> None:
-        fd = os.open(self._procs_file, os.O_WRONLY)
-        try:
-            os.write(fd, b"0")
-        finally:
-            os.close(fd)
+        _write_procs(self._procs_file, b"0")
+
+    def attach(self, pid: int) -> None:
+        _write_procs(self._procs_file, str(pid).encode())
 
     def procs(self) -> list[int]:
         return [int(x) for x in _read(self.path / "cgroup.procs").split()]

@@ -119,6 +119,7 @@ def open_sandbox(settings: SandboxSettings | None = None, box_id: int | None = N
                                 if settings.ro_paths is not None else None,
                                 tmp_kb=settings.tmp_kb)
         _trial_run(sandbox)
+        sandbox.prepare()
     except (BoxError, CgroupError, SandboxError, OSError) as e:
         box.release()
         raise SandboxUnavailable(str(e)) from e

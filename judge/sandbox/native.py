@@ -5,11 +5,16 @@ One `NativeSandbox` owns one box (see box.py) for its lifetime and runs one comm
 in it. A run:
 
 1. creates the run's cgroup (memory and pids limits);
-2. forks; the child joins the cgroup, sets its rlimits, drops to the box's unprivileged uid and
-   execs bwrap, which builds the namespaces and execs the gate shell (bwrap.GATE);
-3. when the gate reports ready the supervisor (for a run with networking, after giving the
-   run's network namespace its firewalled uplink, network.py) notes the cgroup's CPU counter,
-   resets the peak memory and releases the program, so sandbox set-up is not billed to it;
+2. starts the program, held before its first instruction, in one of two ways:
+   - warm (the usual): the box's zygote sandbox (zygote.py), built once per box session,
+     forks the run's process, which applies the run's rlimits and reports its pid; the
+     supervisor moves it into the cgroup;
+   - cold (runs with networking, or a host without a C compiler for the zygote): fork; the
+     child joins the cgroup, sets its rlimits, drops to the box's unprivileged uid and execs
+     bwrap, which builds the namespaces and execs the gate shell (bwrap.GATE); for a run with
+     networking the supervisor then gives its namespace a firewalled uplink (network.py);
+3. notes the cgroup's CPU counter, resets the peak memory and releases the program, so sandbox
+   set-up is not billed to it;
 4. polls the process fd, the output pipes and the cgroup CPU counter, killing the whole cgroup
    on the wall-clock limit, the CPU limit (limit + extra time) or the output cap;
 5. kills whatever is left in the cgroup, reads CPU, peak memory and the OOM counter, removes it.
@@ -20,20 +25,26 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import itertools
+import logging
 import math
 import os
 import resource
 import select
 import signal
+import socket
 import subprocess
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import bwrap, network, seccomp
-from .box import Box
+from . import bwrap, network, seccomp, zygote
+from .box import Box, BoxError
 from .cgroups import Hierarchy, RunCgroup
 from .spec import Limits, Outcome, RunResult, RunSpec
+from .zygote import Zygote, ZygoteError
 
+log = logging.getLogger(__name__)
 _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 38, 36
 CLOSE_RANGE_CLOEXEC = 4
@@ -88,6 +99,12 @@ def cgroup_memory_bytes(limits: Limits) -> int:
     return limits.memory_kb * 1024
 
 
+def _close_pipes(proc: subprocess.Popen) -> None:
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
 def _memfd(name: str, data: bytes) -> int:
     fd = os.memfd_create(name, 0)
     os.write(fd, data)
@@ -95,11 +112,40 @@ def _memfd(name: str, data: bytes) -> int:
     return fd
 
 
+@dataclass
+class _Launch:
+    """A started program, held until `go` is written: its process fd, the output pipes (read
+    end -> captured bytes) and how to learn its exit status (bwrap's convention: a negative
+    status or 128+N for a signal) once it has ended."""
+
+    pidfd: int
+    go: int
+    streams: dict[int, bytearray]
+    wait: Callable[[], int]
+    fds: list[int] = field(default_factory=list)  # closed after the run
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
+    abandoned: Callable[[], None] | None = None  # called by close() when never waited for
+    waited: bool = False
+
+    def returncode(self) -> int:
+        code = self.wait()
+        self.waited = True
+        return code
+
+    def close(self) -> None:
+        for fd in (self.pidfd, self.go, *self.streams, *self.fds):
+            os.close(fd)
+        for step in self.cleanup:
+            step()
+        if not self.waited and self.abandoned is not None:
+            self.abandoned()
+
+
 class NativeSandbox:
     """Runs commands in one box with bubblewrap. Not thread-safe: one run at a time."""
 
     def __init__(self, box: Box, hierarchy: Hierarchy, *, ro_paths: list[str] | None = None,
-                 tmp_kb: int = 64 * 1024):
+                 tmp_kb: int = 64 * 1024, zygotes: bool = True):
         binary = bwrap.bwrap_binary()
         if binary is None:
             raise SandboxError("bwrap not found: install the 'bubblewrap' package")
@@ -109,11 +155,31 @@ class NativeSandbox:
         self.ro_paths = bwrap.etc_paths() if ro_paths is None else ro_paths
         self.tmp_bytes = tmp_kb * 1024
         self._seq = itertools.count()
+        self._zygote_binary = zygote.binary(box.path.parent) if zygotes else None
+        self._zygote: Zygote | None = None
         _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # see _reap_strays
 
     def close(self) -> None:
-        """Give the box back (its tmpfs is unmounted, its lock released)."""
+        """Give the box back (its sandbox stopped, its tmpfs unmounted, its lock released)."""
+        self._stop_zygote()
+        self._reap_strays()
         self.box.release()
+
+    def session_pids(self) -> set[int]:
+        """Host pids of the box's warm sandbox (bwrap and the zygote), which live between
+        runs; everything else of the box uid is a run's and dies with it."""
+        return self._zygote.pids() if self._zygote is not None else set()
+
+    def prepare(self) -> None:
+        """Get ready for the next submission off its hot path: a fresh box and, bound to it,
+        a warm sandbox waiting for the first run."""
+        try:
+            self.box.reset()
+            if self._zygote_binary is not None:
+                self._warm_zygote(self.ro_paths)
+        except (OSError, BoxError, SandboxError, ZygoteError, subprocess.SubprocessError) as e:
+            log.warning("cannot prepare box %s ahead of time: %s", self.box.id, e)
+            self._stop_zygote()  # the next submission tries again, and reports a failure
 
     def run(self, spec: RunSpec) -> RunResult:
         self._reap_strays()  # the previous run's pid-1 has exited by now
@@ -125,7 +191,20 @@ class NativeSandbox:
         except OSError as e:
             return RunResult(Outcome.INTERNAL_ERROR, message=f"cannot create cgroup: {e}")
         try:
-            return self._run(spec, group)
+            ro_paths = self.ro_paths + [path for path in bwrap.etc_paths(spec.mounts)
+                                        if path not in self.ro_paths]
+            self.box.fresh = False
+            if spec.network or self._zygote_binary is None:
+                launch = self._launch_bwrap(spec, group, ro_paths)
+            else:
+                launch = self._launch_in_zygote(spec, group, ro_paths)
+            try:
+                return self._supervise_run(spec, group, launch)
+            finally:
+                launch.close()
+        except ZygoteError as e:
+            self._stop_zygote()  # the next run starts a new one
+            return RunResult(Outcome.INTERNAL_ERROR, message=f"sandbox failure: {e}")
         except (OSError, SandboxError, subprocess.SubprocessError) as e:
             return RunResult(Outcome.INTERNAL_ERROR, message=f"sandbox failure: {e}")
         finally:
@@ -145,6 +224,9 @@ class NativeSandbox:
                 return
             if info is None or info.si_uid != self.box.uid:
                 return
+            if self._zygote is not None and info.si_pid == self._zygote.proc.pid:
+                self._stop_zygote()  # it died; stop() waits for it
+                continue
             try:
                 os.waitpid(info.si_pid, os.WNOHANG)
             except ChildProcessError:
@@ -159,21 +241,19 @@ class NativeSandbox:
             return os.open(stdin, os.O_RDONLY | os.O_CLOEXEC)
         return _memfd("judge-stdin", stdin)
 
-    def _preexec(self, group: RunCgroup, limits: Limits, child_fds: list[int]):
+    def _preexec(self, group: RunCgroup | None, limit_calls: list, child_fds: list[int],
+                 targets: tuple[int, ...]):
         uid = self.box.uid
-        limit_calls = rlimits(limits)
-        targets = bwrap.CHILD_FDS
-        if len(child_fds) > len(targets):
-            targets += bwrap.NETWORK_FDS
 
         def preexec() -> None:  # between fork and exec: no locks, no threads, keep it plain
-            group.join_self()
+            if group is not None:
+                group.join_self()
             # Move the hand-over fds to the fixed numbers bwrap.argv() names (before
             # RLIMIT_NOFILE: the copies may need fd numbers above the program's limit).
             high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 16) for fd in child_fds]
             for target, fd in zip(targets, high, strict=True):
                 os.dup2(fd, target)
-            _libc.close_range(len(targets) + 3, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
+            _libc.close_range(max(targets) + 1, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
             for res, value in limit_calls:
                 resource.setrlimit(res, value)
             os.setgroups([])
@@ -184,71 +264,69 @@ class NativeSandbox:
 
         return preexec
 
-    def _spawn(self, spec: RunSpec, group: RunCgroup, ready_w: int, go_r: int,
-               info_w: int | None):
-        env = dict(bwrap.BASE_ENV)
-        env.update(spec.env)
-        ro_paths = self.ro_paths + [path for path in bwrap.etc_paths(spec.mounts)
-                                    if path not in self.ro_paths]
+    def _spawn_bwrap(self, *, command: list[str], extra: list[str], ro_paths: list[str],
+                     env: dict[str, str], network_on: bool, hand_over: list[int],
+                     targets: tuple[int, ...], group: RunCgroup | None, limit_calls: list,
+                     stdin: int, stdout: int, stderr: int) -> subprocess.Popen:
+        """Start bwrap as the box uid with `hand_over` fds at `targets` plus the seccomp
+        filter and the passwd/group files (bwrap.CHILD_FDS / bwrap.ZYGOTE_FDS)."""
         argv = bwrap.argv(bwrap=self.bwrap, box_path=str(self.box.path), uid=self.box.uid,
-                          program=spec.argv, tmp_bytes=self.tmp_bytes, ro_paths=ro_paths,
-                          env=env.items(), network=spec.network)
-        created = [seccomp.filter_fd(spec.network),
+                          command=command, tmp_bytes=self.tmp_bytes, ro_paths=ro_paths,
+                          env=env.items(), network=network_on, extra=extra)
+        created = [seccomp.filter_fd(network_on),
                    _memfd("judge-passwd", bwrap.passwd_line(self.box.uid)),
                    _memfd("judge-group", bwrap.group_line(self.box.uid))]
-        child_fds = [ready_w, go_r, *created]
-        if info_w is not None:  # networking: bwrap.NETWORK_FDS
-            resolv_hosts = [_memfd("judge-resolv", network.RESOLV_CONF),
-                            _memfd("judge-hosts", network.HOSTS)]
-            created += resolv_hosts
-            child_fds += [info_w, *resolv_hosts]
         try:
-            stdin = self._stdin_fd(spec.stdin)
-            created.append(stdin)
+            child_fds = [*hand_over[:targets.index(bwrap.SECCOMP_FD)], *created,
+                         *hand_over[targets.index(bwrap.SECCOMP_FD):]]
             return subprocess.Popen(
-                argv, stdin=stdin, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT if spec.stderr_to_stdout else subprocess.PIPE,
-                preexec_fn=self._preexec(group, spec.limits, child_fds),
+                argv, stdin=stdin, stdout=stdout, stderr=stderr,
+                preexec_fn=self._preexec(group, limit_calls, child_fds, targets),
                 close_fds=False, start_new_session=True, cwd=self.box.path,
                 env={"PATH": "/usr/bin:/bin"})
         finally:
             for fd in created:
                 os.close(fd)
 
-    @staticmethod
-    def _connect(info_r: int) -> network.Uplink:
-        """Give the run's network namespace its firewalled uplink (see network.py)."""
-        try:
-            return network.attach(network.sandbox_pid(info_r, SETUP_TIMEOUT))
-        except (network.NetworkError, OSError) as e:
-            raise SandboxError(f"networking: {e}") from e
-
-    # -- supervising -----------------------------------------------------------------------
-
-    def _run(self, spec: RunSpec, group: RunCgroup) -> RunResult:
-        limits = spec.limits
+    def _launch_bwrap(self, spec: RunSpec, group: RunCgroup, ro_paths: list[str]) -> _Launch:
+        """The cold path: a bwrap of its own, started through the gate shell."""
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         go_r, go_w = os.pipe2(os.O_CLOEXEC)
         info_r, info_w = os.pipe2(os.O_CLOEXEC) if spec.network else (None, None)
+        hand_over = [ready_w, go_r]
+        targets = bwrap.CHILD_FDS
+        owned: list[int] = []  # ours to close once bwrap has them
+        if info_w is not None:  # networking: bwrap.NETWORK_FDS
+            owned = [_memfd("judge-resolv", network.RESOLV_CONF),
+                     _memfd("judge-hosts", network.HOSTS)]
+            hand_over += [info_w, *owned]
+            targets += bwrap.NETWORK_FDS
         try:
-            proc = self._spawn(spec, group, ready_w, go_r, info_w)
+            stdin = self._stdin_fd(spec.stdin)
+            owned.append(stdin)
+            proc = self._spawn_bwrap(
+                command=bwrap.gated(spec.argv), extra=[], ro_paths=ro_paths,
+                env={**dict(bwrap.BASE_ENV), **dict(spec.env)}, network_on=spec.network,
+                hand_over=hand_over, targets=targets, group=group,
+                limit_calls=rlimits(spec.limits), stdin=stdin, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if spec.stderr_to_stdout else subprocess.PIPE)
         except BaseException:
             for fd in (ready_r, go_w, info_r):
                 if fd is not None:
                     os.close(fd)
             raise
         finally:
-            for fd in (ready_w, go_r, info_w):
+            for fd in (ready_w, go_r, info_w, *owned):
                 if fd is not None:
                     os.close(fd)
-        pidfd = os.pidfd_open(proc.pid)
-        uplink: network.Uplink | None = None
-        stdout, stderr = bytearray(), bytearray()
-        streams = {proc.stdout.fileno(): stdout}
+        streams = {os.dup(proc.stdout.fileno()): bytearray()}
         if proc.stderr is not None:
-            streams[proc.stderr.fileno()] = stderr
+            streams[os.dup(proc.stderr.fileno())] = bytearray()
+        launch = _Launch(os.pidfd_open(proc.pid), go_w, streams, proc.wait,
+                         fds=[fd for fd in (ready_r, info_r) if fd is not None])
+        launch.cleanup.append(lambda: _close_pipes(proc))
         try:
-            if not self._wait_ready(ready_r, pidfd):
+            if not self._wait_ready(ready_r, launch.pidfd):
                 proc.wait()
                 err = b"".join(self._drain(fd, 4096) for fd in streams)
                 raise SandboxError(f"bubblewrap did not start the program (exit status "
@@ -260,34 +338,123 @@ class NativeSandbox:
                     group.kill_all()
                     proc.wait()
                     raise
-            base_cpu = group.cpu_ns()
-            group.reset_peak()
-            start = time.monotonic()
-            os.write(go_w, b"\n")
-            killed, end = self._supervise(group, pidfd, streams, limits, start, base_cpu)
-            group.kill_all()  # daemons and background jobs die with the run
-            proc.wait()
-            for fd, buf in streams.items():
-                buf += self._drain(fd, limits.output_bytes - len(buf))
-            stats = group.stats()
+                launch.cleanup.insert(0, uplink.close)
+        except BaseException:
+            launch.close()
+            raise
+        return launch
+
+    def _launch_in_zygote(self, spec: RunSpec, group: RunCgroup,
+                          ro_paths: list[str]) -> _Launch:
+        """The warm path: the box's zygote forks the run; we put it in its cgroup."""
+        zyg = self._warm_zygote(ro_paths)
+        request = zygote.encode_request(spec.argv, {**dict(bwrap.BASE_ENV), **dict(spec.env)},
+                                        rlimits(spec.limits))
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC) if not spec.stderr_to_stdout else (None, out_w)
+        go_r, go_w = os.pipe2(os.O_CLOEXEC)
+        streams = {out_r: bytearray()}
+        if err_r is not None:
+            streams[err_r] = bytearray()
+        try:
+            stdin = self._stdin_fd(spec.stdin)
+            try:
+                pid = zyg.launch(request, [stdin, out_w, err_w, go_r], SETUP_TIMEOUT)
+            finally:
+                os.close(stdin)
+            pidfd = os.pidfd_open(pid)
+        except BaseException:
+            for fd in (go_w, *streams):
+                os.close(fd)
+            raise
         finally:
-            if uplink is not None:
-                uplink.close()
-            for fd in (ready_r, go_w, pidfd, info_r):
-                if fd is not None:
-                    os.close(fd)
-            for pipe in (proc.stdout, proc.stderr):
-                if pipe is not None:
-                    pipe.close()
+            for fd in {out_w, err_w, go_r}:
+                os.close(fd)
+        # A run we stop following leaves the zygote owing us its status: start afresh.
+        launch = _Launch(pidfd, go_w, streams,
+                         lambda: os.waitstatus_to_exitcode(zyg.wait_status(SETUP_TIMEOUT)),
+                         abandoned=self._stop_zygote)
+        try:
+            group.attach(pid)
+        except BaseException:
+            launch.close()
+            raise
+        return launch
+
+    def _warm_zygote(self, ro_paths: list[str]) -> Zygote:
+        """The box's zygote for the current box tmpfs and these mounts, started if needed."""
+        zyg = self._zygote
+        if zyg is not None and (zyg.generation != self.box.generation
+                                or zyg.ro_paths != ro_paths or not zyg.alive()):
+            self._stop_zygote()
+            zyg = None
+        if zyg is not None:
+            return zyg
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            extra, command = bwrap.zygote(str(self._zygote_binary))
+            with open(os.devnull, "rb+") as null:
+                proc = self._spawn_bwrap(
+                    command=command, extra=extra, ro_paths=ro_paths, env=dict(bwrap.BASE_ENV),
+                    network_on=False, hand_over=[theirs.fileno()], targets=bwrap.ZYGOTE_FDS,
+                    group=None, limit_calls=zygote.rlimit_ceiling(), stdin=null.fileno(),
+                    stdout=null.fileno(), stderr=subprocess.PIPE)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        zyg = Zygote(proc, ours, self.box.generation, ro_paths)
+        try:
+            zyg.wait_ready(SETUP_TIMEOUT)
+        except ZygoteError as e:
+            zyg.control.close()
+            err = proc.stderr.read(4096) if proc.stderr else b""  # type: ignore[union-attr]
+            zyg.stop()
+            raise SandboxError(f"bubblewrap did not start the sandbox (exit status "
+                               f"{proc.returncode}): {err.decode(errors='replace').strip()}"
+                               ) from e
+        self._zygote = zyg
+        return zyg
+
+    def _stop_zygote(self) -> None:
+        if self._zygote is not None:
+            zyg, self._zygote = self._zygote, None
+            zyg.stop()
+
+    @staticmethod
+    def _connect(info_r: int) -> network.Uplink:
+        """Give the run's network namespace its firewalled uplink (see network.py)."""
+        try:
+            return network.attach(network.sandbox_pid(info_r, SETUP_TIMEOUT))
+        except (network.NetworkError, OSError) as e:
+            raise SandboxError(f"networking: {e}") from e
+
+    # -- supervising -----------------------------------------------------------------------
+
+    def _supervise_run(self, spec: RunSpec, group: RunCgroup, launch: _Launch) -> RunResult:
+        limits = spec.limits
+        base_cpu = group.cpu_ns()
+        group.reset_peak()
+        start = time.monotonic()
+        os.write(launch.go, b"\n")
+        killed, end = self._supervise(group, launch.pidfd, launch.streams, limits, start,
+                                      base_cpu)
+        group.kill_all()  # daemons and background jobs die with the run
+        returncode = launch.returncode()
+        for fd, buf in launch.streams.items():
+            buf += self._drain(fd, limits.output_bytes - len(buf))
+        stats = group.stats()
+        stdout, *stderr = launch.streams.values()
         result = RunResult(
             Outcome.OK,
             cpu_time=max(0, stats.cpu_ns - base_cpu) / 1e9,
             wall_time=end - start,
             memory_kb=stats.memory_peak_bytes // 1024,
             stdout=bytes(stdout),
-            stderr=bytes(stderr),
+            stderr=bytes(stderr[0]) if stderr else b"",
         )
-        _decide(result, proc.returncode, killed, stats.oom_kills, limits)
+        _decide(result, returncode, killed, stats.oom_kills, limits)
         return result
 
     @staticmethod

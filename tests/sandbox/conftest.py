@@ -20,8 +20,13 @@ FIRST_UID = 61000  # its own uid range: the end-to-end engine's boxes run in the
 PROGRAMS = Path(__file__).parent / "programs"
 
 
+_session: list[NativeSandbox] = []  # the session's sandbox while it is open
+
+
 def live_box_processes() -> list[str]:
-    return live_processes(FIRST_UID, 1000)
+    """Box processes other than the open sandbox's warm session (bwrap + zygote)."""
+    exclude = _session[0].session_pids() if _session else set()
+    return live_processes(FIRST_UID, 1000, exclude)
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +46,9 @@ def session_sandbox() -> Iterator[NativeSandbox]:
     if os.geteuid() != 0:
         pytest.skip("the sandbox needs root (it switches to per-box uids and manages cgroups)")
     sandbox = open_sandbox(SandboxSettings(boxes_dir=BOXES, first_uid=FIRST_UID))
+    _session.append(sandbox)
     yield sandbox
+    _session.clear()
     sandbox.close()
     # Clean-up guarantee: nothing of the sandbox outlives it.
     assert live_box_processes() == []
