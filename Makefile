@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 TEST_DATABASE_URL ?= postgresql://judge:judge@127.0.0.1:5432/judge_test
 export TEST_DATABASE_URL
 
-.PHONY: deps venv services migrate up test lint bench languages
+.PHONY: deps venv services migrate up test lint bench languages podman playground
 
 deps:
 	@scripts/install-deps.sh deps/debian-core.txt
@@ -41,21 +41,44 @@ $(STAMP): setup.cfg pyproject.toml | $(BIN)/python
 services:
 	@scripts/services.sh
 
+# The web playground served at / (playground/ bundled into api/playground/static, git-ignored):
+# npm ci + esbuild, run again only when the lock file or a source changed.
+PLAYGROUND_STAMP := api/playground/static/.built
+
+playground: $(PLAYGROUND_STAMP)
+
+$(PLAYGROUND_STAMP): playground/package-lock.json playground/build.mjs playground/index.html \
+		playground/style.css $(wildcard playground/src/*.js) | deps
+	@command -v npm >/dev/null || scripts/install-deps.sh playground/debian-packages.txt
+	cd playground && npm ci --ignore-scripts --no-audit --no-fund && npm run --silent build
+	@touch $@
+
 migrate: venv
 	$(BIN)/judge migrate
 
-up: deps venv services migrate
+up: deps venv services migrate playground
 	$(BIN)/judge up
 
-test: deps venv services
+test: deps venv services playground
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check $(wildcard judge api workers tests bench)
 
-bench: venv services
-	@set -e; for script in bench/*.py; do \
-		[ -e "$$script" ] || continue; \
-		echo "== $$script"; \
-		$(BIN)/python "$$script"; \
+# Every figure of the README's Performance section, next to bare execution on this machine.
+# bench/load.py (10,000 submissions at a fixed rate) is left out: run it on its own.
+BENCHES ?= sandbox e2e throughput api compile_cache profile
+
+bench: deps venv services
+	@scripts/install-deps.sh deps/bench.txt
+	@$(BIN)/python -m pip install -q -e '.[bench]'
+	@set -e; for name in $(BENCHES); do \
+		echo "== bench/$$name.py"; \
+		$(BIN)/python "bench/$$name.py"; \
 	done
+
+# A Docker-compatible engine (rootful Podman's REST socket at /run/judge-podman/podman.sock)
+# and a local base image, for SANDBOX_BACKEND=docker and tests/docker_backend (skipped
+# without it). Not part of `make test`: it installs podman and builds an image.
+podman:
+	@scripts/podman-service.sh

@@ -15,13 +15,14 @@ import json
 
 import falcon
 
+from judge import logs
 from judge.context import AppContext
 
 from . import errors
 from .access import AccessControl
 from .cors import Cors
 from .ratelimit import RateLimit
-from .resources import batch, catalog, docs, info, submissions
+from .resources import batch, catalog, docs, info, metrics, playground, submissions
 
 
 def _json_handler() -> falcon.media.JSONHandler:
@@ -33,7 +34,7 @@ def _routes(context: AppContext) -> dict[str, object]:
     config, langs = context.config, context.languages
     documentation = docs.Docs(config)
     return {
-        "/": docs.Home(config, documentation),
+        "/": playground.Home(config, docs.Home(config, documentation)),
         "/docs": documentation,
         "/docs.html": documentation,
         "/openapi.json": docs.OpenApi(config),
@@ -49,6 +50,7 @@ def _routes(context: AppContext) -> dict[str, object]:
         "/config_info": info.ConfigInfo(config),
         "/statistics": info.StatisticsResource(context),
         "/workers": info.Workers(context),
+        "/metrics": metrics.Metrics(context),
         "/system_info": info.SystemInfo(),
         "/about": info.About(config),
         "/version": info.Version(config),
@@ -58,6 +60,8 @@ def _routes(context: AppContext) -> dict[str, object]:
 
 
 def create_app(context: AppContext) -> falcon.App:
+    # LOG_FORMAT / LOG_LEVEL for this process, gunicorn's error and access logs included
+    logs.configure(context.config.log_format, context.config.log_level)
     app = falcon.App(media_type=falcon.MEDIA_JSON,
                      middleware=[Cors(context.config), AccessControl(context.config),
                                  RateLimit(context.config, context.queue.redis)])

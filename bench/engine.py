@@ -36,8 +36,9 @@ def start_engine(workers: int, extra_env: dict[str, str] | None = None
         try:
             requests.get(f"{url}/statuses", timeout=1)
             return url, procs
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or its workers still booting
             time.sleep(0.1)
+    stop_engine(procs)
     raise SystemExit("the engine did not start")
 
 

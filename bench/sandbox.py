@@ -3,8 +3,12 @@ interleaved in one run so background load hits both alike.
 
     python bench/sandbox.py [--runs 100]
 
-Rows: /bin/true, `python3 -c pass`, and a gcc hello world compile + run (two sandboxed runs
-against two bare ones). Prints median and p95 wall time in ms and the median overhead per run.
+Rows: a static C hello world, /bin/true, `python3 -c pass` and a gcc hello world compile + run
+(two sandboxed runs against two bare ones) in a warm box session (zygote.py); the static hello
+again on the cold path (one bwrap per run, what runs with networking use); and a new box session
+with its first run, as between two submissions (a fresh tmpfs and sandbox, the old one torn
+down), against one bare run.
+Prints median and p95 wall time in ms and the median overhead per run.
 """
 
 from __future__ import annotations
@@ -50,26 +54,46 @@ def boxed(sandbox: NativeSandbox, argv: list[str]) -> None:
     assert result.outcome is Outcome.OK, result
 
 
-def scenarios(sandbox: NativeSandbox, tmp: str) -> dict[str, tuple[Callable, Callable]]:
+Cases = dict[str, tuple[Callable, Callable]]
+
+
+def scenarios(warm: NativeSandbox, cold: NativeSandbox, tmp: str) -> tuple[Cases, ...]:
     Path(tmp, "main.c").write_bytes(HELLO_C)
-    sandbox.box.reset()
-    sandbox.box.write("main.c", HELLO_C)
+    subprocess.run(["gcc", "-O2", "-static", "-o", "hello", "main.c"], cwd=tmp, check=True)
+    static = Path(tmp, "hello").read_bytes()
+    for sandbox in (warm, cold):
+        sandbox.box.reset()
+        sandbox.box.write("main.c", HELLO_C)
+        sandbox.box.write("hello", static, mode=0o755)
 
     def gcc_bare() -> None:
         bare(["/usr/bin/gcc", "-O2", "main.c", "-o", "a.out"], tmp)
         bare(["./a.out"], tmp)
 
     def gcc_boxed() -> None:
-        boxed(sandbox, ["/usr/bin/gcc", "-O2", "main.c", "-o", "a.out"])
-        boxed(sandbox, ["./a.out"])
+        boxed(warm, ["/usr/bin/gcc", "-O2", "main.c", "-o", "a.out"])
+        boxed(warm, ["./a.out"])
+
+    def new_session() -> None:
+        """A submission's whole sandbox life: `prepare()` (a new box tmpfs and sandbox, after
+        the previous submission; the old one is torn down) and its first run."""
+        warm.box.fresh = False
+        warm.prepare()
+        warm.box.write("main.c", HELLO_C)
+        warm.box.write("hello", static, mode=0o755)
+        boxed(warm, ["./hello"])
 
     return {
-        "/bin/true": (lambda: bare(["/bin/true"], tmp), lambda: boxed(sandbox, ["/bin/true"])),
+        "static hello (C, -static)": (lambda: bare(["./hello"], tmp),
+                                      lambda: boxed(warm, ["./hello"])),
+        "/bin/true": (lambda: bare(["/bin/true"], tmp), lambda: boxed(warm, ["/bin/true"])),
         "python3 -c pass": (lambda: bare(["/usr/bin/python3", "-c", "pass"], tmp),
-                            lambda: boxed(sandbox, ["/usr/bin/python3", "-c", "pass"])),
-        "gcc hello.c + run": (gcc_bare, gcc_boxed),
-    }
-
+                            lambda: boxed(warm, ["/usr/bin/python3", "-c", "pass"])),
+        "gcc hello.c + run (2 runs)": (gcc_bare, gcc_boxed),
+    }, {"static hello, cold: a bwrap per run": (lambda: bare(["./hello"], tmp),
+                                                lambda: boxed(cold, ["./hello"]))
+    }, {"new box session + its first run (static hello)": (lambda: bare(["./hello"], tmp),
+                                                            new_session)}
 
 
 def main() -> None:
@@ -78,21 +102,27 @@ def main() -> None:
     args = parser.parse_args()
     # Its own uid range: leftovers are cleaned per box uid, so sharing the default 60000+
     # with a running engine would kill that engine's runs.
-    sandbox = open_sandbox(SandboxSettings(boxes_dir=Path("/var/lib/judge/bench-boxes"),
-                                           first_uid=64000))
+    boxes = Path("/var/lib/judge/bench-boxes")
+    warm = open_sandbox(SandboxSettings(boxes_dir=boxes, first_uid=64000))
+    cold = open_sandbox(SandboxSettings(boxes_dir=boxes, first_uid=64000, zygotes=False))
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            cases = scenarios(sandbox, tmp)
-            times: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in cases}
-            for run_bare, run_boxed in cases.values():  # warm-up
-                run_bare()
-                run_boxed()
-            for _ in range(args.runs):
-                for name, (run_bare, run_boxed) in cases.items():
-                    times[name][0].append(timed(run_bare))
-                    times[name][1].append(timed(run_boxed))
+            # Warm runs, cold runs and new sessions are measured apart: tearing a sandbox down
+            # leaves kernel work (its namespaces) that would land on whichever row came next.
+            *groups, = scenarios(warm, cold, tmp)
+            times: dict[str, tuple[list[float], list[float]]] = {
+                n: ([], []) for cases in groups for n in cases}
+            for cases in groups:
+                for run_bare, run_boxed in cases.values():  # warm-up
+                    run_bare()
+                    run_boxed()
+                for _ in range(args.runs):
+                    for name, (run_bare, run_boxed) in cases.items():
+                        times[name][0].append(timed(run_bare))
+                        times[name][1].append(timed(run_boxed))
     finally:
-        sandbox.close()
+        warm.close()
+        cold.close()
     print(f"\n{args.runs} runs each, interleaved; wall ms as seen by the caller\n")
     print("| command | bare median | bare p95 | sandboxed median | sandboxed p95 | overhead |")
     print("|---|---:|---:|---:|---:|---:|")

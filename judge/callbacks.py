@@ -40,7 +40,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
+from judge import logs
 from judge.config import Config
+from judge.metrics import CALLBACK_DELIVERIES, Recorder
 from judge.serializer import serialize
 from judge.storage import Storage
 from judge.submission import DEFAULT_FIELDS
@@ -250,10 +252,11 @@ class CallbackSender:
     when the worker stops taking jobs can finish after the worker closed its own.
     """
 
-    def __init__(self, config: Config, languages: Any = None):
+    def __init__(self, config: Config, languages: Any = None, metrics: Recorder | None = None):
         threads = max(config.callbacks_threads, 1)
         self.deliverer = Deliverer(config)  # checks CALLBACKS_DENY before any job runs
         self.languages = languages
+        self.metrics = metrics  # counts deliveries by outcome (judge/metrics.py)
         self.storage = Storage(config.database_url, min_size=0, max_size=threads,
                                timeout=config.database_timeout)
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="callback")
@@ -262,16 +265,19 @@ class CallbackSender:
         self.pool.submit(self._deliver, token, url)
 
     def _deliver(self, token: str, url: str) -> None:
-        try:
-            row = self.storage.get_submission(token)
-            if row is None:  # deleted in the meantime: nothing to report
-                return
-            outcome = self.deliverer.deliver(url, payload(row, self.languages))
-            self.storage.record_callback(token, outcome.status[:1000], outcome.attempts)
-            log.info("callback for %s: %s after %d attempt(s)", token, outcome.status,
-                     outcome.attempts)
-        except Exception:  # a failed delivery must never take the pool thread down
-            log.exception("callback for %s could not be processed", token)
+        with logs.bind(token=token):
+            try:
+                row = self.storage.get_submission(token)
+                if row is None:  # deleted in the meantime: nothing to report
+                    return
+                outcome = self.deliverer.deliver(url, payload(row, self.languages))
+                self.storage.record_callback(token, outcome.status[:1000], outcome.attempts)
+                log.info("callback for %s: %s after %d attempt(s)", token, outcome.status,
+                         outcome.attempts)
+                if self.metrics is not None:  # delivered, failed or refused
+                    self.metrics.increment(CALLBACK_DELIVERIES, outcome.status.split(":")[0])
+            except Exception:  # a failed delivery must never take the pool thread down
+                log.exception("callback for %s could not be processed", token)
 
     def close(self) -> None:
         """Deliver what was queued, then stop."""

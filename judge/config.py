@@ -14,6 +14,7 @@ Values come from an optional ``judge0.conf``-style file, overridden by the envir
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 from collections.abc import Callable, Mapping
@@ -85,6 +86,22 @@ def _text(env: str, default: str | None, *, secret: bool = False) -> Any:
 
 def _list(env: str, *, secret: bool = False) -> Any:
     return _var(env, _parse_list, (), secret=secret)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _parse_duration(raw: str, default: float) -> float:
+    """Seconds from ``3600``, ``90s``, ``15m``, ``12h``, ``30d`` or ``2w``; blank, ``0`` or
+    ``off`` give 0 (off). Anything else is an error: a typo must not purge or keep data."""
+    text = raw.strip().lower()
+    if text in ("", "off"):
+        return default if text == "" else 0.0
+    match = _DURATION.fullmatch(text)
+    if not match:
+        raise ConfigError(f"expected a duration such as 86400, 12h or 30d, got {raw!r}")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
 
 
 def _nproc() -> int:
@@ -199,6 +216,15 @@ class Config:
     wait_timeout: float = _float("WAIT_RESULT_TIMEOUT", 60.0)
     sandbox_boxes_dir: str = _text("SANDBOX_BOXES_DIR", "/var/lib/judge/boxes")
     sandbox_first_uid: int = _int("SANDBOX_FIRST_UID", 60000)
+    # Sandbox backend: "native" (bubblewrap + cgroups, the default) or "docker" (a fresh
+    # container per run, judge/sandbox/docker_backend.py). DOCKER_HOST as for the docker CLI
+    # (default: the local socket); DOCKER_RUNTIME e.g. runsc; DOCKER_DEFAULT_IMAGE for languages
+    # without an `image:` in languages.yml; DOCKER_SANDBOX_USER the uid:gid programs run as.
+    sandbox_backend: str = _text("SANDBOX_BACKEND", "native")
+    docker_host: str | None = _text("DOCKER_HOST", None)
+    docker_runtime: str | None = _text("DOCKER_RUNTIME", None)
+    docker_default_image: str = _text("DOCKER_DEFAULT_IMAGE", "judge0-engine:latest")
+    docker_sandbox_user: str = _text("DOCKER_SANDBOX_USER", "65534:65534")
     # Recovery (judge/leases.py, workers/reconciler.py): a worker holds a submission for
     # LEASE_SECONDS and renews it while judging; every RECONCILE_INTERVAL seconds the fleet
     # re-queues expired leases and In Queue submissions missing from the queue for longer than
@@ -225,12 +251,29 @@ class Config:
     callback_signing_secret: str | None = _text("CALLBACK_SIGNING_SECRET", None, secret=True)
     callbacks_deny: tuple[str, ...] = _var("CALLBACKS_DENY", _parse_list, ("link-local",))
     callbacks_threads: int = _int("CALLBACKS_THREADS", 4)
+    # Operations (README "Operations"): logs of the API and worker processes, one JSON object
+    # per line or text (judge/logs.py); finished submissions older than SUBMISSION_RETENTION
+    # (a duration: 86400, 12h, 30d; 0 or unset = keep forever) are purged by the workers'
+    # reconcilers (judge/retention.py).
+    log_format: str = _text("LOG_FORMAT", "json")
+    log_level: str = _text("LOG_LEVEL", "INFO")
+    submission_retention: float = _var("SUBMISSION_RETENTION", _parse_duration, 0.0)
     # Access (api/access.py): the client address is the peer's, or, when the peer is one of
     # these proxies (IPs or CIDR networks; default: loopback and private ranges, as in Rails),
     # the last address in X-Forwarded-For that is not a trusted proxy.
     trusted_proxies: tuple[str, ...] = _var(
         "TRUSTED_PROXIES", _parse_list,
         ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
+    # Compile cache (judge/compile_cache.py): identical compilations share one artifact in
+    # Redis. Sizes in KB like Judge0's: the cache's total and one artifact's largest (bigger
+    # ones are not cached); COMPILE_CACHE_SIZE=0 turns it off. Unused artifacts expire after
+    # COMPILE_CACHE_TTL seconds.
+    compile_cache_size: int = _int("COMPILE_CACHE_SIZE", 256 * 1024)
+    compile_cache_max_artifact: int = _int("COMPILE_CACHE_MAX_ARTIFACT", 8 * 1024)
+    compile_cache_ttl: int = _int("COMPILE_CACHE_TTL", 86400)
+    # The web playground at `/` for browsers (api/resources/playground.py); false: `/` is
+    # Judge0's for every client.
+    playground_enabled: bool = _flag("PLAYGROUND_ENABLED", True)
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None,

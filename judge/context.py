@@ -10,7 +10,9 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from .compile_cache import CompileCache
 from .config import Config
 from .language_reports import LanguageReports
 from .languages import LanguageCatalog
@@ -19,6 +21,10 @@ from .pipeline import Pipeline
 from .queue import JobQueue
 from .sandbox import NativeSandbox, SandboxSettings, SandboxUnavailable, open_sandbox
 from .storage import Storage
+
+if TYPE_CHECKING:
+    from .languages import Language
+    from .sandbox.docker_backend import DockerSandbox, DockerSettings
 
 
 @dataclass
@@ -29,25 +35,38 @@ class AppContext:
     languages: LanguageCatalog
 
     @classmethod
-    def create(cls, config: Config | None = None) -> AppContext:
+    def create(cls, config: Config | None = None, *, flush_commits: bool = True) -> AppContext:
+        """``flush_commits``: see Storage (workers pass False)."""
         config = config or Config.load()
         queue = JobQueue(config.redis_url, config.judge0_version)
         languages = LanguageCatalog.load()
         # Available = what the live workers' self-tests passed (judge/language_reports.py).
         languages.follow(LanguageReports(queue.redis, queue.name).available_ids)
-        return cls(config, Storage(config.database_url, timeout=config.database_timeout),
-                   queue, languages)
+        return cls(config, Storage(config.database_url, timeout=config.database_timeout,
+                                   flush_commits=flush_commits), queue, languages)
 
     def close(self) -> None:
         self.storage.close()
         self.queue.close()
 
 
-def open_cli_sandbox(config: Config) -> NativeSandbox | None:
+def open_configured_sandbox(config: Config) -> NativeSandbox | DockerSandbox:
+    """The sandbox of the SANDBOX_BACKEND setting; raises SandboxUnavailable naming the fix."""
+    if config.sandbox_backend == "docker":
+        from .sandbox.docker_backend import open_docker_sandbox  # the docker SDK only if used
+
+        return open_docker_sandbox(docker_settings(config))
+    if config.sandbox_backend != "native":
+        raise SandboxUnavailable(f"SANDBOX_BACKEND must be native or docker, not "
+                                 f"{config.sandbox_backend!r}")
+    return open_sandbox(sandbox_settings(config))
+
+
+def open_cli_sandbox(config: Config) -> NativeSandbox | DockerSandbox | None:
     """A sandbox for a one-off command (`judge run`, `judge languages check`), or None after
     telling the user on stderr why this host cannot run one."""
     try:
-        return open_sandbox(sandbox_settings(config))
+        return open_configured_sandbox(config)
     except SandboxUnavailable as e:
         print(f"cannot run the sandbox: {e}", file=sys.stderr)
         return None
@@ -58,9 +77,26 @@ def sandbox_settings(config: Config) -> SandboxSettings:
                            first_uid=config.sandbox_first_uid)
 
 
+def docker_settings(config: Config) -> DockerSettings:
+    from .sandbox.docker_backend import DockerSettings
+
+    return DockerSettings(base_url=config.docker_host, image=config.docker_default_image,
+                          runtime=config.docker_runtime, user=config.docker_sandbox_user,
+                          allow_network=config.allow_enable_network)
+
+
+class ImagePipeline(Pipeline):
+    """With the docker backend, each language's runs use its own image (`image:` in
+    languages.yml, else DOCKER_DEFAULT_IMAGE)."""
+
+    def judge(self, row: dict[str, Any], language: Language) -> dict[str, Any]:
+        self.sandbox.select_image(language.image)
+        return super().judge(row, language)
+
+
 @dataclass
 class WorkerContext(AppContext):
-    sandbox: NativeSandbox
+    sandbox: NativeSandbox | DockerSandbox
     pipeline: Pipeline
     leases: Leases
 
@@ -72,10 +108,12 @@ class WorkerContext(AppContext):
     @classmethod
     def create(cls, config: Config | None = None) -> WorkerContext:
         config = config or Config.load()
-        sandbox = open_sandbox(sandbox_settings(config))  # refuses to start without isolation
-        base = AppContext.create(config)
+        sandbox = open_configured_sandbox(config)  # refuses to start without isolation
+        base = AppContext.create(config, flush_commits=False)  # verdicts can be redone
+        cache = CompileCache.from_config(base.queue.redis, config)
+        pipeline = (ImagePipeline if config.sandbox_backend == "docker" else Pipeline)
         return cls(base.config, base.storage, base.queue, base.languages, sandbox,
-                   Pipeline(sandbox, config), Leases(base.storage, config.lease_seconds))
+                   pipeline(sandbox, config, cache), Leases(base.storage, config.lease_seconds))
 
     def close(self) -> None:
         super().close()

@@ -104,6 +104,8 @@ class Language:
     # Floors for the compile step's process and memory (KB) limits, for heavy compilers.
     compile_processes: int | None = None
     compile_memory_kb: int | None = None
+    # The container image its runs use with SANDBOX_BACKEND=docker (None: DOCKER_DEFAULT_IMAGE).
+    image: str | None = None
     available: bool = False
 
     @property

@@ -10,7 +10,8 @@ trusted side never follows a link the archive planted (box.py).
 
 Differences from Judge0, on purpose:
 - the program is compiled once per submission, not once per run; every run starts from a box
-  holding exactly what the compile step left;
+  holding exactly what the compile step left; with a compile cache (judge/compile_cache.py),
+  identical submissions share one compilation across all workers;
 - a program killed by a signal is reported as such (statuses 7-10/12, `exit_signal`,
   `Caught fatal signal N`) instead of Judge0's bash-wrapped NZEC 128+N; a memory-limit kill is
   status 12, `exit_signal` 9, `Memory limit exceeded`; output beyond `max_file_size` is status 8
@@ -20,10 +21,12 @@ Differences from Judge0, on purpose:
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from .compile_cache import CompileCache, Flight, uncached
 from .config import Config
 from .languages import Language
 from .sandbox import Limits, NativeSandbox, Outcome, RunResult, RunSpec
@@ -63,11 +66,14 @@ def _seconds(value: float) -> Decimal:
 
 
 class Pipeline:
-    """Judges submissions in one sandbox. Construct once per worker process."""
+    """Judges submissions in one sandbox. Construct once per worker process; without a
+    `compile_cache` every submission compiles for itself."""
 
-    def __init__(self, sandbox: NativeSandbox, config: Config):
+    def __init__(self, sandbox: NativeSandbox, config: Config,
+                 compile_cache: CompileCache | None = None):
         self.sandbox = sandbox
         self.config = config
+        self.compile_cache = compile_cache
 
     # -- limits ----------------------------------------------------------------------------
 
@@ -129,22 +135,42 @@ class Pipeline:
         if language.is_project:
             box = self.sandbox.box
             return next((name for name in PROJECT_COMPILE_SCRIPTS if box.exists(name)), None)
+        script = self._compile_script(row, language)
+        if script is None:
+            return None
+        self.sandbox.box.replace(COMPILE_SCRIPT, script)
+        return COMPILE_SCRIPT
+
+    def _compile_script(self, row: dict[str, Any], language: Language) -> bytes | None:
         if not language.compile_cmd:
             return None
         limits = self.compile_limits(language)
         script = language.compile_command(row.get("compiler_options"), {
             "memory_limit": limits.memory_kb, "stack_limit": limits.stack_kb,
             "max_processes_and_or_threads": limits.processes})
-        self.sandbox.box.replace(COMPILE_SCRIPT, script.encode() + b"\n")
-        return COMPILE_SCRIPT
+        return script.encode() + b"\n"
 
     def _run_command(self, row: dict[str, Any], language: Language) -> str:
         if language.is_project:
             box = self.sandbox.box
             return next((n for n in PROJECT_RUN_SCRIPTS if box.exists(n)), PROJECT_RUN_SCRIPTS[0])
-        script = language.run_command(row.get("command_line_arguments"), row)
-        self.sandbox.box.replace(RUN_SCRIPT, script.encode() + b"\n")
+        self.sandbox.box.replace(RUN_SCRIPT, self._run_script(row, language))
         return RUN_SCRIPT
+
+    def _run_script(self, row: dict[str, Any], language: Language) -> bytes:
+        return language.run_command(row.get("command_line_arguments"), row).encode() + b"\n"
+
+    def _compile_flight(self, row: dict[str, Any],
+                        language: Language) -> AbstractContextManager[Flight]:
+        """The compile cache's flight for this submission. Its key covers all the compiler
+        can see (the source, both scripts, the additional files) and the limits it runs
+        under; the project language's compile is the user's own script, never cached."""
+        if self.compile_cache is None or not language.is_compiled or language.is_project:
+            return uncached()
+        return self.compile_cache.flight(self.compile_cache.key(
+            language, self._compile_script(row, language), self._run_script(row, language),
+            repr(self.compile_limits(language)), repr(self.extract_limits()),
+            row["source_code"], row.get("additional_files")))
 
     def _compile(self, row: dict[str, Any], language: Language) -> RunResult | None:
         script = self._compile_command(row, language)
@@ -165,10 +191,14 @@ class Pipeline:
 
     def judge(self, row: dict[str, Any], language: Language) -> dict[str, Any]:
         """Judge a submission row; returns the columns to store with its final status."""
-        failed = self._prepare_box(row, language)
-        if failed is not None:
-            return internal_error(failed.message or "extracting additional_files failed")
-        compiled = self._compile(row, language)
+        with self._compile_flight(row, language) as flight:
+            compiled = flight.restore(self.sandbox.box)  # a hit: the box as compiling left it
+            if compiled is None:
+                failed = self._prepare_box(row, language)
+                if failed is not None:
+                    return internal_error(failed.message or "extracting additional_files failed")
+                compiled = self._compile(row, language)
+                flight.publish(compiled, self.sandbox.box)
         compile_output = compiled.stdout or None if compiled else None
         if compiled is not None and compiled.outcome is not Outcome.OK:
             if compiled.outcome is Outcome.INTERNAL_ERROR:

@@ -39,8 +39,15 @@ class JobQueue:
         return self.queue.name
 
     def enqueue(self, token: str) -> None:
-        self.queue.enqueue(JOB_FUNCTION, token, job_id=token, result_ttl=0,
-                           failure_ttl=86400, job_timeout=JOB_TIMEOUT)
+        # One round trip: RQ's own enqueue would save the job and push it in two.
+        with self.redis.pipeline() as pipe:
+            self.queue.enqueue(JOB_FUNCTION, token, job_id=token, result_ttl=0,
+                               failure_ttl=86400, job_timeout=JOB_TIMEOUT, pipeline=pipe)
+            pipe.execute()
+
+    def depth(self) -> int:
+        """Jobs waiting for a worker (Judge0's queue size: Resque.size)."""
+        return self.queue.count
 
     def queued_tokens(self) -> set[str]:
         """Tokens the queue knows: waiting, or taken by a worker that has not claimed the

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
+from judge import logs
+from judge.config import Config
 from judge.sandbox import SandboxUnavailable
 
 from .worker import run_worker
@@ -15,7 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
     parser.add_argument("--burst", action="store_true", help="exit once the queue is empty")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    try:
+        config = Config.load()
+        logs.configure(config.log_format, config.log_level)
+    except ValueError as e:  # a ConfigError, or a LOG_FORMAT/LOG_LEVEL it does not know
+        print(f"worker refuses to start: {e}", file=sys.stderr)
+        return 2
     try:
         run_worker(burst=args.burst)
     except SandboxUnavailable as e:

@@ -8,26 +8,32 @@ nothing is re-created per job.
 from __future__ import annotations
 
 import atexit
+import contextvars
 import logging
 import threading
+import time
 import traceback
 
+from judge import logs
 from judge.callbacks import CallbackSender
 from judge.context import WorkerContext
 from judge.leases import Leases
+from judge.metrics import Recorder
 from judge.pipeline import internal_error
 
 log = logging.getLogger(__name__)
 _context: WorkerContext | None = None
 _callbacks: CallbackSender | None = None
+_metrics: Recorder | None = None
 
 
 def install(context: WorkerContext) -> None:
     """Called by the worker entry point before it starts taking jobs."""
-    global _context, _callbacks
+    global _context, _callbacks, _metrics
     _context = context
+    _metrics = Recorder(context.queue.redis)
     if _callbacks is None:
-        _callbacks = CallbackSender(context.config, context.languages)
+        _callbacks = CallbackSender(context.config, context.languages, _metrics)
         # After the work loop ends (a graceful shutdown), the interpreter waits for the pool's
         # threads, so queued callbacks are delivered; then this closes its connections.
         atexit.register(_callbacks.close)
@@ -53,7 +59,9 @@ class LeaseKeeper:
     def __init__(self, leases: Leases, token: str, worker_id: str):
         self.leases, self.token, self.worker_id = leases, token, worker_id
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._renew, name="lease", daemon=True)
+        # in a copy of the job's context, so that its log lines carry the token too
+        self._thread = threading.Thread(target=contextvars.copy_context().run,
+                                        args=(self._renew,), name="lease", daemon=True)
 
     def _renew(self) -> None:
         while not self._done.wait(self.leases.seconds / 3):
@@ -74,11 +82,22 @@ class LeaseKeeper:
 
 
 def judge_submission(token: str) -> None:
+    with logs.bind(token=token):  # every line logged while judging it names the submission
+        try:
+            _judge(token)
+        finally:
+            # the next submission's box and warm sandbox, made ready after this one's verdict
+            # is out rather than on the next one's clock
+            context().sandbox.prepare()
+
+
+def _judge(token: str) -> None:
     ctx = context()
     row = ctx.leases.claim(token, ctx.config.hostname, ctx.worker_id)
     if row is None:
         log.info("submission %s is final, gone or judged by a live worker; skipped", token)
         return
+    started = time.monotonic()
     try:
         with LeaseKeeper(ctx.leases, token, ctx.worker_id):
             language = ctx.languages.get(row["language_id"])
@@ -93,6 +112,10 @@ def judge_submission(token: str) -> None:
         values = {**values, "callback_status": "pending"}
     if not ctx.storage.finish_submission(token, values):
         return  # another worker stored the verdict first, and sent its callback
-    ctx.queue.notify_done(token)
+    ctx.queue.notify_done(token)  # first: a client is waiting
+    log.info("judged: status %s", int(values["status_id"]),
+             extra={"status_id": int(values["status_id"]), "language_id": row["language_id"]})
+    if _metrics is not None:
+        _metrics.judged(values, time.monotonic() - started)
     if callback_url and _callbacks is not None:  # every final status, Internal Error included
         _callbacks.submit(token, callback_url)

@@ -11,6 +11,9 @@ Every worker process runs one in a daemon thread. Each pass, under a fleet-wide 
 - callbacks still `pending` CALLBACKS_RESEND_AFTER seconds after their submission finished
   (the worker that was to deliver them died) are delivered by this worker's pool.
 
+After the pass, with SUBMISSION_RETENTION set, old finished submissions are purged in bounded
+batches under a lock of their own (judge/retention.py).
+
 A submission queued twice by accident is still judged once: a claim needs status In Queue or
 an expired lease, and the first final write wins.
 """
@@ -25,6 +28,7 @@ import redis
 
 from judge.leases import Leases
 from judge.queue import JobQueue
+from judge.retention import Retention
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +36,14 @@ log = logging.getLogger(__name__)
 class Reconciler:
     def __init__(self, leases: Leases, queue: JobQueue, interval: float, queued_after: float,
                  resend: Callable[[str, str], None] | None = None,
-                 callbacks_after: float = 120.0):
+                 callbacks_after: float = 120.0, retention: Retention | None = None):
         self.leases = leases
         self.queue = queue
         self.interval = interval
         self.queued_after = queued_after
         self.resend = resend  # hands a (token, url) to this worker's callback pool
         self.callbacks_after = callbacks_after
+        self.retention = retention
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -66,6 +71,8 @@ class Reconciler:
         while not self._stop.wait(self.interval):
             try:
                 self.run_once()
+                if self.retention is not None:
+                    self.retention.run_if_due(self._stop)
             except (redis.exceptions.RedisError, OSError) as e:
                 log.warning("reconciler pass skipped, the queue is unavailable: %s", e)
             except Exception:  # a failed pass must not end the thread; the next one retries

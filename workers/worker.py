@@ -22,8 +22,10 @@ import time
 import redis
 import rq
 
+from judge import logs
 from judge.context import WorkerContext
 from judge.language_reports import LanguageReports
+from judge.retention import Retention
 
 from . import jobs
 from .reconciler import Reconciler
@@ -37,11 +39,14 @@ def run_worker(context: WorkerContext | None = None, burst: bool = False) -> Non
     """Claim a box, then take jobs until asked to stop (or, with `burst`, until the queue is
     empty)."""
     context = context or WorkerContext.create()
+    logs.bind_process(worker=context.worker_id)  # on every line this process logs
     jobs.install(context)
     name = f"{socket.gethostname()}.{os.getpid()}.box{context.sandbox.box.id}"
+    retention = (Retention(context.storage, context.config.submission_retention)
+                 if context.config.submission_retention > 0 else None)
     reconciler = Reconciler(context.leases, context.queue, context.config.reconcile_interval,
                             context.config.reconcile_queued_after, jobs.resend_callback,
-                            context.config.callbacks_resend_after)
+                            context.config.callbacks_resend_after, retention)
     log.info("worker %s judging queue %r in box %s", name, context.queue.name,
              context.sandbox.box.path)
     reconciler.start()

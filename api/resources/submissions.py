@@ -56,8 +56,13 @@ def accept(ctx: AppContext, attrs: Mapping[str, Any]) -> str:
 
 def queue_is_full(ctx: AppContext, adding: int) -> bool:
     """Judge0's capacity check: waiting submissions plus those being added above
-    MAX_QUEUE_SIZE (the ones being judged do not count)."""
-    return ctx.storage.count_pending() + adding > ctx.config.max_queue_size
+    MAX_QUEUE_SIZE (the ones being judged do not count). The queue's length is one Redis
+    command; while Redis is down the database counts them (the reconciler queues them later)."""
+    try:
+        waiting = ctx.queue.depth()
+    except redis.exceptions.RedisError:
+        waiting = ctx.storage.count_pending()
+    return waiting + adding > ctx.config.max_queue_size
 
 
 class Base:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import bwrap
 from .box import Box, BoxError, is_mounted
-from .cgroups import CgroupError, Hierarchy, detect
+from .cgroups import CgroupError, Hierarchy, detect, favor_dynamic_modifications
 from .native import NativeSandbox, SandboxError
 from .spec import Limits, Outcome, RunSpec
 
@@ -34,6 +34,8 @@ class SandboxSettings:
     tmp_kb: int = 64 * 1024  # each run's private /tmp and /dev/shm
     cgroup_root: str | None = None  # cgroup v2: the delegated subtree (default: our own cgroup)
     ro_paths: tuple[str, ...] | None = field(default=None)  # None: bwrap.DEFAULT_ETC_PATHS
+    zygotes: bool = True  # warm sandboxes (zygote.py); False: one bwrap per run (slower)
+    favor_dynmods: bool = True  # see cgroups.favor_dynamic_modifications
 
 
 USERNS_HELP = (
@@ -99,6 +101,8 @@ def open_sandbox(settings: SandboxSettings | None = None, box_id: int | None = N
     settings = settings or SandboxSettings()
     check_host()
     hierarchy = _hierarchy(settings)
+    if settings.favor_dynmods:
+        favor_dynamic_modifications()
     try:
         sweep_unclaimed_boxes(settings, hierarchy)
     except (BoxError, CgroupError, OSError) as e:
@@ -117,7 +121,7 @@ def open_sandbox(settings: SandboxSettings | None = None, box_id: int | None = N
         box.reset()
         sandbox = NativeSandbox(box, hierarchy, ro_paths=list(settings.ro_paths)
                                 if settings.ro_paths is not None else None,
-                                tmp_kb=settings.tmp_kb)
+                                tmp_kb=settings.tmp_kb, zygotes=settings.zygotes)
         _trial_run(sandbox)
         sandbox.prepare()
     except (BoxError, CgroupError, SandboxError, OSError) as e:

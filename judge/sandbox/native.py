@@ -54,7 +54,7 @@ PIDS_OVERHEAD = 2  # the outer bwrap process and bwrap's init inside the pid nam
 READ_CHUNK = 65536
 _HARD_LIMITS = {r: resource.getrlimit(r)[1] for r in (
     resource.RLIMIT_STACK, resource.RLIMIT_FSIZE, resource.RLIMIT_NOFILE, resource.RLIMIT_CPU,
-    resource.RLIMIT_AS, resource.RLIMIT_NPROC, resource.RLIMIT_CORE)}
+    resource.RLIMIT_AS, resource.RLIMIT_NPROC, resource.RLIMIT_CORE, resource.RLIMIT_MSGQUEUE)}
 
 
 class SandboxError(RuntimeError):
@@ -74,6 +74,7 @@ def rlimits(limits: Limits) -> list[tuple[int, tuple[int, int]]]:
     inf = resource.RLIM_INFINITY
     wanted = {
         resource.RLIMIT_CORE: 0,
+        resource.RLIMIT_MSGQUEUE: 0,  # no POSIX message queues: they would outlive the run
         resource.RLIMIT_NOFILE: limits.open_files,
         resource.RLIMIT_STACK: limits.stack_kb * 1024 if limits.stack_kb else inf,
         resource.RLIMIT_FSIZE: limits.file_size_kb * 1024 if limits.file_size_kb else inf,
@@ -173,6 +174,16 @@ class NativeSandbox:
     def prepare(self) -> None:
         """Get ready for the next submission off its hot path: a fresh box and, bound to it,
         a warm sandbox waiting for the first run."""
+        zyg = self._zygote
+        if (zyg is not None and zyg.generation == self.box.generation and zyg.alive()
+                and zyg.submissions < zygote.SESSION_SUBMISSIONS):
+            try:
+                zyg.clean(SETUP_TIMEOUT)  # the cheap way: the same sandbox, emptied
+                self.box.fresh = True
+                return
+            except (OSError, ZygoteError) as e:
+                log.warning("box %s: the sandbox could not be cleaned (%s); starting a new one",
+                            self.box.id, e)
         try:
             self.box.reset()
             if self._zygote_binary is not None:
@@ -454,7 +465,7 @@ class NativeSandbox:
             stdout=bytes(stdout),
             stderr=bytes(stderr[0]) if stderr else b"",
         )
-        _decide(result, returncode, killed, stats.oom_kills, limits)
+        decide(result, returncode, killed, stats.oom_kills, limits)
         return result
 
     @staticmethod
@@ -532,7 +543,7 @@ class NativeSandbox:
                 timeout = min(timeout, max((cpu_budget_ns - used) / 1e9 / cores, 0.001))
 
 
-def _decide(result: RunResult, returncode: int, killed: Outcome | None, oom_kills: int,
+def decide(result: RunResult, returncode: int, killed: Outcome | None, oom_kills: int,
             limits: Limits) -> None:
     """Fill outcome, exit code, signal and message. bwrap reports a payload killed by signal
     N as exit status 128+N, so statuses above 128 are read as signals (a program that calls

@@ -12,6 +12,10 @@
  *                         go (read end of a pipe), report (a socket whose peer has SO_PASSCRED)
  *   zygote -> supervisor  {'F', errno} the request was refused or fork failed, or
  *                         {'X', wait status} when the run's first process ended
+ *   supervisor -> zygote  the 4 bytes "jzyC" (no fds): make the session new for the next
+ *                         submission: /box, /tmp and /dev/shm emptied and given back their
+ *                         first modes without extended attributes, SysV IPC objects removed
+ *   zygote -> supervisor  {'C', 0} done
  * Before each run it empties /tmp and /dev/shm and removes SysV IPC objects: what one run
  * leaves there, the next does not see.
  * The run's process writes one byte on `report` (the kernel attaches its pid, translated into
@@ -35,10 +39,12 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #define CTL 3
 #define MAGIC 0x6a7a7931u /* "jzy1" */
+#define CLEAN "jzyC"
 #define MAX_REQUEST 65536
 #define MAX_RLIMITS 16
 #define MAX_STRINGS 4096
@@ -96,6 +102,7 @@ static void empty_dir(const char *path) {
         progress = 0;
         DIR *d = fdopendir(dup(top));
         if (!d) break;
+        rewinddir(d);  /* the dup shares the offset the last pass left at the end */
         struct dirent *e;
         while ((e = readdir(d))) {
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
@@ -108,6 +115,7 @@ static void empty_dir(const char *path) {
             while (sd && (f = readdir(sd))) {
                 if (!strcmp(f->d_name, ".") || !strcmp(f->d_name, "..")) continue;
                 if (unlinkat(sub, f->d_name, 0) == 0 || errno != EISDIR) continue;
+                fchmodat(sub, f->d_name, 0700, 0);  /* moving a directory writes its ".." */
                 for (int tries = 0; tries < 100; tries++) {
                     char fresh[32];
                     snprintf(fresh, sizeof fresh, ".judge-rm-%lu", serial++);
@@ -122,6 +130,32 @@ static void empty_dir(const char *path) {
         closedir(d);
     }
     close(top);
+}
+
+/* A directory the runs may write, and its mode when the session began. */
+struct scratch { const char *path; mode_t mode; };
+static struct scratch scratch[] = { { "/box", 0 }, { "/tmp", 0 }, { "/dev/shm", 0 } };
+#define NSCRATCH (sizeof scratch / sizeof scratch[0])
+
+static void remember_modes(void) {
+    struct stat st;
+    for (size_t i = 0; i < NSCRATCH; i++)
+        scratch[i].mode = stat(scratch[i].path, &st) == 0 ? st.st_mode & 07777 : 0755;
+}
+
+/* Between submissions: nothing of the last one stays (its processes are dead already). */
+static void clean_session(void) {
+    for (size_t i = 0; i < NSCRATCH; i++) {
+        const char *path = scratch[i].path;
+        chmod(path, 0700);
+        empty_dir(path);
+        char names[4096];
+        ssize_t len = listxattr(path, names, sizeof names);
+        for (ssize_t off = 0; off < len; off += strlen(names + off) + 1)
+            removexattr(path, names + off);
+        chmod(path, scratch[i].mode);
+    }
+    remove_ipc_objects();
 }
 
 /* The run's process: stdio in place, every other fd closed, default signals, its limits;
@@ -188,6 +222,7 @@ static int parse(size_t len, struct request **req, struct rlimit_req **rls, char
 
 int main(void) {
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    remember_modes();
     reply('Z', 0);
     for (;;) {
         reap_orphans();
@@ -198,6 +233,12 @@ int main(void) {
         ssize_t len = recvmsg(CTL, &msg, MSG_CMSG_CLOEXEC);
         if (len < 0 && errno == EINTR) continue;
         if (len <= 0) return 0;  /* the supervisor is gone: the sandbox ends with us */
+        if (len == 4 && !memcmp(buf, CLEAN, 4) && !(msg.msg_flags & MSG_CTRUNC) &&
+            msg.msg_controllen == 0) {
+            clean_session();
+            reply('C', 0);
+            continue;
+        }
         int fds[NFDS], nfds = 0;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {

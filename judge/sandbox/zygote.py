@@ -2,11 +2,14 @@
 forks each run, so the hot path costs a fork and an exec instead of building namespaces and
 mounts every time.
 
-A session lasts while the box keeps the same tmpfs (Box.generation): compiling and every run
-of one submission share it, as they share the box's files; the next submission gets a new
-tmpfs and a new sandbox, so nothing crosses from one submission to the next. Inside a session
-every run still gets its own cgroup (limits and measurements), its own rlimits, its own
-stdio, a SIGKILL of everything it left behind, and no SysV IPC objects of earlier runs.
+A session is bound to the box's tmpfs (Box.generation): compiling and every run of a
+submission share it, as they share the box's files. Every run still gets its own cgroup
+(limits and measurements), its own rlimits, its own stdio, a SIGKILL of everything it left
+behind, an empty /tmp and /dev/shm and no SysV IPC objects of earlier runs (POSIX message
+queues are refused: RLIMIT_MSGQUEUE 0). Between submissions (NativeSandbox.prepare) the zygote
+empties /box too and restores the modes and extended attributes of /box, /tmp and /dev/shm,
+so the next submission finds what a new sandbox would hold; after SESSION_SUBMISSIONS, or any
+failure, the session is replaced by a new sandbox on a new tmpfs.
 
 The zygote binary is compiled from zygote.c with the host's C compiler the first time a
 sandbox needs it, into the boxes directory (root-owned), named after the source's hash.
@@ -31,12 +34,14 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("zygote.c")
 MAGIC = 0x6A7A7931
+CLEAN = b"jzyC"
 _HEADER = struct.Struct("=IIII")
 _RLIMIT = struct.Struct("=IIQQ")
 _REPLY = struct.Struct("=ii")
 _CRED = struct.Struct("=iII")
 MAX_REQUEST = 65536
 STOP_TIMEOUT = 2.0
+SESSION_SUBMISSIONS = 500  # then a new sandbox: nothing accumulates without bound
 _U64 = (1 << 64) - 1
 
 
@@ -95,6 +100,7 @@ class Zygote:
         self.generation = generation
         self.ro_paths = ro_paths
         self.pidfd = os.pidfd_open(proc.pid)
+        self.submissions = 1  # how many submissions this session has served
 
     def wait_ready(self, timeout: float) -> None:
         kind, _ = self._reply(timeout)
@@ -146,6 +152,15 @@ class Zygote:
             if self.pidfd in ready:
                 raise ZygoteError("the zygote exited")
         raise ZygoteError("the zygote did not start the run in time")
+
+    def clean(self, timeout: float) -> None:
+        """Make the session new for the next submission (zygote.c: /box, /tmp, /dev/shm
+        emptied, their modes restored, SysV IPC removed); its runs must all be over."""
+        self.control.send(CLEAN)
+        kind, _ = self._reply(timeout)
+        if kind != ord("C"):
+            raise ZygoteError(f"unexpected answer {kind!r} to a clean request")
+        self.submissions += 1
 
     def wait_status(self, timeout: float) -> int:
         """The wait status of the run's process (it has exited or is being killed)."""

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 from judge.sandbox import Outcome
 
 
@@ -11,6 +14,23 @@ def test_a_one_second_cpu_burner_is_reported_within_3_percent(box):
     r = box.run("./burn", "1.0")
     assert r.outcome is Outcome.OK
     assert 0.97 <= r.cpu_time <= 1.03, r.cpu_time
+
+
+def test_the_one_second_burner_stays_within_3_percent_on_a_loaded_machine(box):
+    """Other submissions compete for every core (here: one busy loop per CPU, plus one): the
+    burner's wall time stretches, its CPU time must not."""
+    box.install("burn")
+    load = [subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"])
+            for _ in range((os.cpu_count() or 1) + 1)]
+    try:
+        r = box.run("./burn", "1.0", wall_time=30)
+    finally:
+        for p in load:
+            p.kill()
+            p.wait()
+    assert r.outcome is Outcome.OK
+    assert 0.97 <= r.cpu_time <= 1.03, r.cpu_time
+    assert r.wall_time > r.cpu_time  # the machine really was loaded
 
 
 def test_cpu_of_every_process_is_counted(box):

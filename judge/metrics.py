@@ -1,0 +1,252 @@
+"""Prometheus metrics shared by a fleet of processes: ``GET /metrics``.
+
+Workers are separate processes, possibly on other hosts, and the API runs several gunicorn
+processes, so nothing is counted in process memory. Workers record into Redis hashes (a
+:class:`Recorder`): a histogram is one hash holding a counter per bucket, the observation
+count and their sum, updated in one MULTI/EXEC so a scrape never sees a half-recorded
+observation; a counter is one hash with a field per label value. At scrape time the API's
+:class:`EngineCollector` reads those hashes, the RQ queue and worker registry, and one
+``GROUP BY`` over the submissions (cached in Redis for a few seconds), so that any API process
+answers with the same numbers. Process-local metrics (the client library's default
+``process_*``/``python_*`` ones) are left out for the same reason.
+
+A Redis that is flushed resets the counters; Prometheus treats that as a counter reset.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import psycopg
+import redis
+import rq
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+from psycopg_pool import PoolTimeout
+from rq.worker import WorkerStatus
+from rq.worker_registration import clean_worker_registry
+
+from .languages import Language
+from .statuses import Status
+from .storage import Storage
+
+log = logging.getLogger(__name__)
+KEY_PREFIX = "judge:metrics:"
+SUBMISSIONS_CACHE_KEY = KEY_PREFIX + "submissions"
+SUBMISSIONS_CACHE_SECONDS = 5.0
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 60.0)
+
+
+@dataclass(frozen=True)
+class HistogramSpec:
+    name: str
+    help: str
+    buckets: tuple[float, ...] = DURATION_BUCKETS
+
+    @property
+    def key(self) -> str:
+        return KEY_PREFIX + self.name
+
+    @property
+    def bounds(self) -> tuple[str, ...]:
+        """The ``le`` label of every bucket, ``+Inf`` last."""
+        return tuple(map(floatToGoString, self.buckets)) + ("+Inf",)
+
+    def bucket_of(self, value: float) -> str:
+        """The smallest bucket holding ``value`` (buckets are stored non-cumulative)."""
+        for bound, label in zip(self.buckets, self.bounds, strict=False):
+            if value <= bound:
+                return label
+        return "+Inf"
+
+
+@dataclass(frozen=True)
+class CounterSpec:
+    name: str  # without the _total suffix, which the exposition adds
+    help: str
+    label: str | None = None
+
+    @property
+    def key(self) -> str:
+        return KEY_PREFIX + self.name
+
+
+RUN_SECONDS = HistogramSpec(
+    "judge_run_duration_seconds",
+    "Wall-clock time of a submission's program in the sandbox (its last run when "
+    "number_of_runs > 1), for submissions that ran")
+JUDGING_SECONDS = HistogramSpec(
+    "judge_judging_duration_seconds",
+    "Time a worker spent on a submission, from claiming it to storing its verdict "
+    "(box set-up, compilation and every run)")
+HISTOGRAMS = (RUN_SECONDS, JUDGING_SECONDS)
+
+INTERNAL_ERRORS = CounterSpec(
+    "judge_internal_errors",
+    "Submissions that ended in Internal Error (status 13): sandbox failures and judging bugs")
+CALLBACK_DELIVERIES = CounterSpec(
+    "judge_callback_deliveries",
+    "Callbacks by outcome of their last attempt: delivered (any HTTP answer), failed "
+    "(every attempt failed) or refused (invalid URL, or denied by CALLBACKS_DENY)", "outcome")
+COUNTERS = (INTERNAL_ERRORS, CALLBACK_DELIVERIES)
+
+
+class Recorder:
+    """What worker processes use to count and time, into Redis. Recording never raises: a
+    metric lost while Redis is unreachable must not fail a submission."""
+
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+
+    def observe(self, spec: HistogramSpec, seconds: float) -> None:
+        try:
+            with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hincrby(spec.key, "le:" + spec.bucket_of(seconds), 1)
+                pipe.hincrby(spec.key, "count", 1)
+                pipe.hincrbyfloat(spec.key, "sum", seconds)
+                pipe.execute()
+        except redis.exceptions.RedisError as e:
+            log.warning("metric %s not recorded: %s", spec.name, e)
+
+    def judged(self, values: Mapping[str, Any], seconds: float) -> None:
+        """A verdict this worker stored: ``values`` as given to storage, ``seconds`` spent
+        from claim to verdict."""
+        self.observe(JUDGING_SECONDS, seconds)
+        if values.get("wall_time") is not None:  # the program ran
+            self.observe(RUN_SECONDS, float(values["wall_time"]))
+        if int(values["status_id"]) == Status.INTERNAL_ERROR:
+            self.increment(INTERNAL_ERRORS)
+
+    def increment(self, spec: CounterSpec, label: str = "") -> None:
+        try:
+            self.redis.hincrby(spec.key, label, 1)
+        except redis.exceptions.RedisError as e:
+            log.warning("metric %s not recorded: %s", spec.name, e)
+
+
+class _Languages(Protocol):
+    def get(self, language_id: int | None) -> Language | None: ...
+
+
+def _decode(mapping: dict[bytes, bytes]) -> dict[str, str]:
+    return {key.decode(): value.decode() for key, value in mapping.items()}
+
+
+def histogram_family(spec: HistogramSpec, stored: dict[str, str]) -> HistogramMetricFamily:
+    """The cumulative Prometheus histogram from the stored per-bucket counts."""
+    family = HistogramMetricFamily(spec.name, spec.help)
+    running, buckets = 0, []
+    for bound in spec.bounds:
+        running += int(stored.get("le:" + bound, 0))
+        buckets.append((bound, running))
+    family.add_metric([], buckets, float(stored.get("sum", 0.0)))
+    return family
+
+
+def counter_family(spec: CounterSpec, stored: dict[str, str]) -> CounterMetricFamily:
+    family = CounterMetricFamily(spec.name, spec.help,
+                                 labels=[spec.label] if spec.label else None)
+    if spec.label:
+        for value, count in sorted(stored.items()):
+            family.add_metric([value], int(count))
+    else:
+        family.add_metric([], int(stored.get("", 0)))
+    return family
+
+
+def count_submissions(storage: Storage) -> list[dict[str, int]]:
+    """Submissions stored, per language and status: one GROUP BY."""
+    with storage.pool.connection() as conn:
+        rows = conn.execute("SELECT language_id, status_id, count(*) AS n FROM submissions "
+                            "GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+    return [dict(row) for row in rows]
+
+
+_UNAVAILABLE = (redis.exceptions.RedisError, psycopg.Error, PoolTimeout, OSError)
+
+
+class EngineCollector(Collector):
+    """Reads the fleet's metrics at scrape time; register it in a registry of its own."""
+
+    def __init__(self, client: redis.Redis, queue: rq.Queue, storage: Storage,
+                 languages: _Languages, cache_seconds: float = SUBMISSIONS_CACHE_SECONDS):
+        self.redis, self.queue, self.storage = client, queue, storage
+        self.languages, self.cache_seconds = languages, cache_seconds
+
+    def collect(self) -> Iterator[Metric]:
+        # Each source on its own: a database outage still leaves the queue metrics readable.
+        for source in (self._queue, self._workers, self._submissions, self._recorded):
+            try:
+                yield from source()
+            except _UNAVAILABLE as e:
+                log.warning("metrics: %s unavailable: %s", source.__name__.lstrip("_"), e)
+
+    def _queue(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily("judge_queue_jobs", "Jobs in the RQ queue: waiting for a "
+                                   "worker (queued) or taken by one (started)",
+                                   labels=["queue", "state"])
+        family.add_metric([self.queue.name, "queued"], self.queue.count)
+        family.add_metric([self.queue.name, "started"], self.queue.started_job_registry.count)
+        yield family
+
+    def _workers(self) -> Iterable[Metric]:
+        clean_worker_registry(self.queue)  # forget workers whose heartbeat stopped
+        states = [worker.get_state() for worker in rq.Worker.all(queue=self.queue)]
+        family = GaugeMetricFamily("judge_workers", "Live judging workers on the queue, by "
+                                   "state", labels=["queue", "state"])
+        busy, suspended = states.count(WorkerStatus.BUSY), states.count(WorkerStatus.SUSPENDED)
+        for state, count in (("busy", busy), ("idle", len(states) - busy - suspended),
+                             ("suspended", suspended)):
+            family.add_metric([self.queue.name, state], count)
+        yield family
+
+    def _submissions(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily(
+            "judge_submissions", "Submissions stored, by language and status (computed at "
+            f"most every {self.cache_seconds:g} s)",
+            labels=["language_id", "language", "status_id", "status"])
+        for row in self._submission_counts():
+            language = self.languages.get(row["language_id"])
+            try:
+                status = Status(row["status_id"]).description
+            except ValueError:
+                status = ""
+            family.add_metric([str(row["language_id"]), language.name if language else "",
+                               str(row["status_id"]), status], row["n"])
+        yield family
+
+    def _submission_counts(self) -> list[dict[str, int]]:
+        """The GROUP BY, shared through Redis so that every API process serves the same
+        snapshot and frequent scrapes do not each scan the table."""
+        if self.cache_seconds > 0:
+            cached = self.redis.get(SUBMISSIONS_CACHE_KEY)
+            if cached is not None:
+                return json.loads(cached)
+        rows = count_submissions(self.storage)
+        if self.cache_seconds > 0:
+            self.redis.set(SUBMISSIONS_CACHE_KEY, json.dumps(rows),
+                           px=max(int(self.cache_seconds * 1000), 1))
+        return rows
+
+    def _recorded(self) -> Iterable[Metric]:
+        specs: list[Any] = [*HISTOGRAMS, *COUNTERS]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for spec in specs:
+                pipe.hgetall(spec.key)
+            stored = [_decode(found) for found in pipe.execute()]
+        for spec, values in zip(specs, stored, strict=True):
+            if isinstance(spec, HistogramSpec):
+                yield histogram_family(spec, values)
+            else:
+                yield counter_family(spec, values)
+

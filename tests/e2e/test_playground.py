@@ -1,0 +1,300 @@
+"""The web playground at `/`: Debian's Chromium, driven by Playwright, against live engines
+(gunicorn, workers, the sandbox), plus what `/` answers to clients that are not browsers.
+
+A screenshot of each state goes to tests/artifacts/playground/. Chromium missing is a failure,
+not a skip: `make test` installs it (deps/debian-core.txt), so CI cannot pass without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import falcon
+import falcon.testing
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from api.resources import docs, playground
+from judge.config import Config
+
+from .conftest import AUTHN, ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "tests" / "artifacts" / "playground"
+JUDGED = 60_000  # ms: an upper bound for a verdict on a busy machine, not a measurement
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make deps` installs Debian's chromium"
+    assert (playground.BUNDLE / "app.js").exists(), "the playground is not built: make playground"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as driver:
+        # Debian's browser, never one downloaded by Playwright (`playwright install`)
+        launched = driver.chromium.launch(executable_path=str(CHROMIUM))
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh profile (empty localStorage) per test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+def open_playground(page: Page, url: str) -> None:
+    page.goto(url + "/")
+    expect(page.locator("#language")).to_be_enabled()
+
+
+def pick(page: Page, prefix: str) -> str:
+    """Select the first language whose name starts with ``prefix``; its name."""
+    name = page.eval_on_selector(
+        "#language", "(s, p) => [...s.options].find(o => o.text.startsWith(p))?.text", prefix)
+    assert name, f"no language named {prefix}... offered"
+    page.select_option("#language", label=name)
+    return name
+
+
+def write(page: Page, code: str) -> None:
+    page.locator(".cm-content").fill(code)
+
+
+def expect_verdict(page: Page, description: str, kind: str) -> None:
+    status = page.locator("#status")
+    expect(status).to_have_text(description, timeout=JUDGED)
+    expect(status).to_have_attribute("data-kind", kind)
+
+
+def output(page: Page, name: str) -> str:
+    return page.locator(f".output-{name} pre").text_content()
+
+
+# -- in the browser ---------------------------------------------------------------------------
+
+def test_python_reading_stdin_is_accepted_with_its_output_and_a_token_link(engine, page):
+    open_playground(page, engine.url)
+    pick(page, "Python (3")
+    write(page, "import sys\ndata = sys.stdin.read()\nprint('lines:', len(data.splitlines()))\n"
+                "print(data.upper(), end='')\n")
+    page.fill("#stdin", "héllo\nwörld ✓\n")
+    page.locator(".cm-content").press("Control+Enter")
+
+    expect_verdict(page, "Accepted", "ok")
+    assert output(page, "stdout") == "lines: 2\nHÉLLO\nWÖRLD ✓\n"
+    token = page.locator("#token").inner_text()
+    assert re.fullmatch(r"[0-9a-f-]{36}", token)
+    assert page.locator("#token").get_attribute("href") == f"#token={token}"
+    assert urlsplit(page.url).fragment == f"token={token}"
+    assert page.locator("#time").inner_text().endswith(" s")
+    assert page.locator("#memory").inner_text().endswith(" KB")
+    shot(page, "01-python-accepted")
+
+
+@pytest.mark.slow
+def test_each_core_languages_starter_program_greets_its_stdin(engine, page):
+    """The toolchains `make test` installs; switching language replaces an untouched starter."""
+    open_playground(page, engine.url)
+    tokens = set()
+    for prefix in ("Python (3", "C (GCC", "C++ (GCC", "Java (", "JavaScript (", "Bash ("):
+        name = pick(page, prefix)
+        page.click("#run")
+        expect_verdict(page, "Accepted", "ok")
+        tokens.add(page.locator("#token").text_content())
+        assert output(page, "stdout") == "Hello, world!\n", name
+    assert len(tokens) == 6  # six runs, each one's own verdict
+
+
+def test_a_c_compile_error_shows_the_compiler_message(engine, page):
+    open_playground(page, engine.url)
+    pick(page, "C (GCC")
+    write(page, "int main(void) {\n    return undeclared_thing;\n}\n")
+    page.click("#run")
+
+    expect_verdict(page, "Compilation Error", "error")
+    assert "undeclared_thing" in output(page, "compile_output")
+    assert "undeclared" in output(page, "compile_output")
+    shot(page, "02-c-compilation-error")
+
+
+def test_an_endless_loop_with_a_one_second_limit_is_time_limit_exceeded(engine, page):
+    open_playground(page, engine.url)
+    pick(page, "Python (3")
+    write(page, "while True:\n    pass\n")
+    page.click("#options summary")
+    page.fill("#cpu_time_limit", "1")
+    page.click("#run")
+
+    expect_verdict(page, "Time Limit Exceeded", "warn")
+    shot(page, "03-python-time-limit-exceeded")
+
+
+def test_the_token_link_reopens_the_submission_in_a_new_browser(engine, browser, page):
+    open_playground(page, engine.url)
+    pick(page, "Bash")
+    write(page, 'read -r who\necho "bye, $who" >&2\necho "hi, $who"\n')
+    page.fill("#stdin", "there\n")
+    page.click("#run")
+    expect_verdict(page, "Accepted", "ok")
+    link = page.locator("#token").get_attribute("href")
+
+    other = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        reopened = other.new_page()
+        reopened.goto(f"{engine.url}/{link}")
+        expect_verdict(reopened, "Accepted", "ok")
+        assert output(reopened, "stdout") == "hi, there\n"
+        assert output(reopened, "stderr") == "bye, there\n"
+        assert reopened.locator("#stdin").input_value() == "there\n"
+        expect(reopened.locator(".cm-content")).to_contain_text('echo "hi, $who"')
+        assert reopened.locator("#language option:checked").inner_text().startswith("Bash")
+        shot(reopened, "04-reopened-by-token")
+    finally:
+        other.close()
+
+
+def test_the_page_requests_nothing_outside_the_engine_and_logs_no_error(engine, page):
+    requested: list[str] = []
+    problems: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    open_playground(page, engine.url)
+    pick(page, "JavaScript")
+    page.click("#run")  # the starter program, with the default stdin
+    expect_verdict(page, "Accepted", "ok")
+    assert output(page, "stdout") == "Hello, world!\n"
+
+    origin = urlsplit(engine.url)
+    assert requested and {urlsplit(url)[:2] for url in requested} == {origin[:2]}, requested
+    assert problems == []
+
+
+def test_every_control_is_labelled_and_the_keyboard_alone_can_run(engine, page):
+    open_playground(page, engine.url)
+    for label in ("Language", "Source code", "Input (stdin)", "Expected output (optional)",
+                  "CPU time limit (s)", "Memory limit (KB)", "Compiler options",
+                  "Command-line arguments", "X-Auth-Token", "X-Auth-User"):
+        expect(page.get_by_label(label, exact=True)).to_have_count(1)
+    expect(page.get_by_role("status")).to_have_attribute("aria-live", "polite")
+
+    page.locator(".cm-content").focus()
+    page.keyboard.press("Tab")  # indents inside the editor...
+    expect(page.locator(".cm-content")).to_be_focused()
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Escape")
+    page.keyboard.press("Tab")  # ...until Escape: then Tab moves on, to stdin
+    expect(page.locator("#stdin")).to_be_focused()
+    page.keyboard.press("Control+Enter")
+    expect_verdict(page, "Accepted", "ok")  # the starter, its indentation undone
+    assert output(page, "stdout") == "Hello, world!\n"
+
+
+def test_on_a_phone_nothing_overflows_sideways(engine, browser):
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        open_playground(page, engine.url)
+        pick(page, "Python (3")
+        write(page, "print('x' * 300)\nprint(' '.join(['word'] * 80))\n" + "# " + "y" * 200)
+        page.click("#options summary")
+        page.click("#run")
+        expect_verdict(page, "Accepted", "ok")
+        widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[0] <= widths[1], widths
+        shot(page, "05-phone")
+    finally:
+        context.close()
+
+
+def test_with_authentication_the_token_is_asked_for_kept_and_sent(secured_engine, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(secured_engine.url + "/")
+        expect_verdict(page, re.compile("401 Unauthorized"), "error")
+        expect(page.locator("#auth")).to_have_attribute("open", "")
+        shot(page, "06-auth-required")
+
+        page.fill("#auth_token", AUTHN["X-Auth-Token"])
+        page.press("#auth_token", "Tab")  # `change`: stored, languages loaded again
+        expect(page.locator("#language")).to_be_enabled()
+        page.reload()  # the token comes back from localStorage
+        expect(page.locator("#language")).to_be_enabled()
+        pick(page, "Python (3")
+        page.click("#run")  # the starter program: greets its stdin
+        expect_verdict(page, "Accepted", "ok")
+        assert output(page, "stdout") == "Hello, world!\n"
+        shot(page, "07-auth-accepted")
+    finally:
+        context.close()
+
+
+# -- what `/` answers -------------------------------------------------------------------------
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def test_browsers_get_the_page_and_other_clients_judge0s_empty_home(engine):
+    page = requests.get(engine.url + "/", headers={"Accept": BROWSER_ACCEPT}, timeout=30)
+    assert page.status_code == 200
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert page.headers["Cache-Control"] == "no-cache"
+    assert page.headers["Vary"] == "Accept"
+    policy = page.headers["Content-Security-Policy"]
+    assert "connect-src 'self'" in policy and "default-src 'none'" in policy
+    assert '<select id="language"' in page.text and "<script src=" not in page.text
+
+    again = requests.get(engine.url + "/", timeout=30, headers={
+        "Accept": BROWSER_ACCEPT, "If-None-Match": page.headers["ETag"]})
+    assert (again.status_code, again.content) == (304, b"")
+    probe = requests.get(engine.url + "/", timeout=30)  # Accept: */*
+    assert (probe.status_code, probe.content) == (200, b"")
+
+
+def _home(environ: dict[str, str], bundle: Path = playground.BUNDLE) -> falcon.testing.TestClient:
+    config = Config.load(environ=environ)
+    app = falcon.App()
+    app.add_route("/", playground.Home(config, docs.Home(config, docs.Docs(config)), bundle))
+    return falcon.testing.TestClient(app)
+
+
+def test_disabled_the_home_page_is_judge0s_even_for_a_browser():
+    headers = {"Accept": BROWSER_ACCEPT}
+    plain = _home({"PLAYGROUND_ENABLED": "false"}).simulate_get("/", headers=headers)
+    assert (plain.status_code, plain.content) == (200, b"")
+    assert "Vary" not in plain.headers
+    with_docs = {"PLAYGROUND_ENABLED": "false", "USE_DOCS_AS_HOMEPAGE": "true"}
+    docs_page = docs.Docs(Config.load(environ=with_docs)).page
+    assert _home(with_docs).simulate_get("/", headers=headers).text == docs_page
+    enabled = _home({}).simulate_get("/", headers=headers)
+    assert '<select id="language"' in enabled.text
+
+
+def test_without_a_bundle_the_home_page_is_judge0s_and_the_log_says_how_to_build_it(
+        tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger=playground.__name__):
+        client = _home({}, bundle=tmp_path)
+    assert "make playground" in caplog.text
+    answer = client.simulate_get("/", headers={"Accept": BROWSER_ACCEPT})
+    assert (answer.status_code, answer.content) == (200, b"")
+
+
+@pytest.mark.parametrize("accept, wanted", [
+    (BROWSER_ACCEPT, True), ("text/html", True), ("application/xhtml+xml", True),
+    ("*/*", False), (None, False), ("application/json", False), ("text/html;q=0", False),
+    ("text/*", False), ("TEXT/HTML; q=0.5", True)])
+def test_only_a_client_that_names_html_gets_the_page(accept, wanted):
+    assert playground.wants_html(accept) is wanted
