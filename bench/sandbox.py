@@ -5,9 +5,9 @@ interleaved in one run so background load hits both alike.
 
 Rows: a static C hello world, /bin/true, `python3 -c pass` and a gcc hello world compile + run
 (two sandboxed runs against two bare ones) in a warm box session (zygote.py); the static hello
-again on the cold path (one bwrap per run, what runs with networking use); and a new box session
-with its first run, as between two submissions (a fresh tmpfs and sandbox, the old one torn
-down), against one bare run.
+again on the cold path (one bwrap per run, what runs with networking use); and what a worker
+does between two submissions, `prepare()` (the sandbox emptied as if new), plus the next
+submission's first run, against one bare run.
 Prints median and p95 wall time in ms and the median overhead per run.
 """
 
@@ -75,8 +75,8 @@ def scenarios(warm: NativeSandbox, cold: NativeSandbox, tmp: str) -> tuple[Cases
         boxed(warm, ["./a.out"])
 
     def new_session() -> None:
-        """A submission's whole sandbox life: `prepare()` (a new box tmpfs and sandbox, after
-        the previous submission; the old one is torn down) and its first run."""
+        """What a worker does between two submissions, `prepare()` (the session's sandbox
+        emptied as if new: zygote.py), then the next submission's first run."""
         warm.box.fresh = False
         warm.prepare()
         warm.box.write("main.c", HELLO_C)
@@ -92,8 +92,8 @@ def scenarios(warm: NativeSandbox, cold: NativeSandbox, tmp: str) -> tuple[Cases
         "gcc hello.c + run (2 runs)": (gcc_bare, gcc_boxed),
     }, {"static hello, cold: a bwrap per run": (lambda: bare(["./hello"], tmp),
                                                 lambda: boxed(cold, ["./hello"]))
-    }, {"new box session + its first run (static hello)": (lambda: bare(["./hello"], tmp),
-                                                            new_session)}
+    }, {"next submission: prepare() + first run (static hello)": (
+        lambda: bare(["./hello"], tmp), new_session)}
 
 
 def main() -> None:

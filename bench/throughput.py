@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.engine import start_engine, stop_engine  # noqa: E402
 from judge.languages import LanguageCatalog  # noqa: E402
+from judge.sandbox.bwrap import BASE_ENV  # noqa: E402
 
 SOURCE = 'print("hello, " + input())'
 
@@ -39,7 +40,7 @@ def bare(count: int, cpus: int) -> float:
 
         def one(_: int) -> None:
             out = subprocess.run(["/bin/bash", "-c", command], cwd=tmp, input=b"world",
-                                 capture_output=True, check=True)
+                                 capture_output=True, check=True, env=dict(BASE_ENV))
             assert out.stdout == b"hello, world\n"
 
         start = time.perf_counter()

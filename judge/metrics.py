@@ -108,22 +108,26 @@ class Recorder:
     def __init__(self, client: redis.Redis):
         self.redis = client
 
-    def observe(self, spec: HistogramSpec, seconds: float) -> None:
+    def observe(self, *observations: tuple[HistogramSpec, float]) -> None:
+        """Record (histogram, seconds) pairs, all in one atomic round trip."""
         try:
             with self.redis.pipeline(transaction=True) as pipe:
-                pipe.hincrby(spec.key, "le:" + spec.bucket_of(seconds), 1)
-                pipe.hincrby(spec.key, "count", 1)
-                pipe.hincrbyfloat(spec.key, "sum", seconds)
+                for spec, seconds in observations:
+                    pipe.hincrby(spec.key, "le:" + spec.bucket_of(seconds), 1)
+                    pipe.hincrby(spec.key, "count", 1)
+                    pipe.hincrbyfloat(spec.key, "sum", seconds)
                 pipe.execute()
         except redis.exceptions.RedisError as e:
-            log.warning("metric %s not recorded: %s", spec.name, e)
+            log.warning("metrics %s not recorded: %s",
+                        ", ".join(spec.name for spec, _ in observations), e)
 
     def judged(self, values: Mapping[str, Any], seconds: float) -> None:
         """A verdict this worker stored: ``values`` as given to storage, ``seconds`` spent
         from claim to verdict."""
-        self.observe(JUDGING_SECONDS, seconds)
+        observations = [(JUDGING_SECONDS, seconds)]
         if values.get("wall_time") is not None:  # the program ran
-            self.observe(RUN_SECONDS, float(values["wall_time"]))
+            observations.append((RUN_SECONDS, float(values["wall_time"])))
+        self.observe(*observations)
         if int(values["status_id"]) == Status.INTERNAL_ERROR:
             self.increment(INTERNAL_ERRORS)
 
