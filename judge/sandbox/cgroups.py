@@ -169,12 +169,14 @@ class V1Cgroup(RunCgroup):
             if not pids:
                 return
             _write(freezer, "FROZEN")
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            _write(freezer, "THAWED")
+            try:
+                for pid in pids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            finally:  # never leave a frozen run behind: its processes could not even die
+                _write(freezer, "THAWED")
             time.sleep(0.001)
         raise CgroupError(f"processes of {self.paths['freezer']} survive SIGKILL")
 
