@@ -60,7 +60,7 @@ RUN set -eu; \
     groupadd --gid 2358 judge; \
     useradd --uid 2358 --gid 2358 --home-dir /var/lib/judge --no-create-home \
         --shell /usr/sbin/nologin judge; \
-    mkdir -p /var/lib/judge/boxes /run/judge/uids; \
+    mkdir -p /var/lib/judge/boxes /run/judge/uids /run/judge/proc; \
     chmod 0755 /var/lib/judge /var/lib/judge/boxes
 
 COPY --from=builder /opt/venv /opt/venv

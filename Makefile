@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 TEST_DATABASE_URL ?= postgresql://judge:judge@127.0.0.1:5432/judge_test
 export TEST_DATABASE_URL
 
-.PHONY: deps venv services migrate up test lint bench languages podman playground
+.PHONY: deps venv services migrate up test lint bench languages podman playground compose-test
 
 deps:
 	@scripts/install-deps.sh deps/debian-core.txt
@@ -82,3 +82,9 @@ bench: deps venv services
 # without it). Not part of `make test`: it installs podman and builds an image.
 podman:
 	@scripts/podman-service.sh
+
+# The container deployment, for real, on this host: a debootstrap base image, the engine image
+# (Dockerfile), compose.yaml under podman-compose, real submissions, two workers, teardown.
+# Slow (minutes), so not part of `make test`. LANGUAGES=all builds every toolchain.
+compose-test:
+	scripts/compose-test.sh

@@ -33,7 +33,6 @@ BASE_TARBALL=$CACHE_DIR/debian-bookworm-minbase.tar.gz
 BASE_IMAGE=localhost/judge-base:bookworm
 IMAGE=localhost/judge:compose-test-$LANGUAGES
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
-CONF=/etc/containers/containers.conf
 
 started=$SECONDS
 say() { printf '[compose-test +%3ds] %s\n' "$((SECONDS - started))" "$*"; }
@@ -50,32 +49,6 @@ compose() {
 }
 
 # -- the host ---------------------------------------------------------------------------------
-
-configure_podman() {
-    if [ -e "$CONF" ]; then
-        grep -q 'runtime *= *"runc"' "$CONF" && grep -q default_ulimits "$CONF" ||
-            say "warning: $CONF exists without runtime = \"runc\" / default_ulimits;" \
-                "containers may fail to start on this host (podman-research.md)"
-        return
-    fi
-    local nofile nproc
-    nofile=$(ulimit -Hn)
-    nproc=$(ulimit -Hu)
-    [ "$nofile" = unlimited ] && nofile=1048576
-    if [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; then nproc=32768; fi
-    mkdir -p "$(dirname "$CONF")"
-    cat > "$CONF" <<EOF
-# written by judge scripts/compose-test.sh (see podman-research.md)
-[containers]
-default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
-
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-EOF
-    say "wrote $CONF"
-}
 
 # A registry-free stand-in for debian:bookworm-slim: debootstrap's minbase with the same apt
 # sources, imported as $BASE_IMAGE. The tarball is cached; the image is reused.
@@ -200,7 +173,7 @@ submissions() {
 
 worker_count() {
     curl -sS "http://127.0.0.1:$PORT/workers" |
-        python3 -c 'import json, sys; print(sum(q["total"] for q in json.load(sys.stdin)))' 2>/dev/null ||
+        python3 -c 'import json, sys; print(sum(q["available"] for q in json.load(sys.stdin)))' 2>/dev/null ||
         echo 0
 }
 
@@ -215,8 +188,7 @@ wait_workers() {
 
 # -- the run -----------------------------------------------------------------------------------
 
-"$repo/scripts/install-deps.sh" "$repo/deps/podman.txt"
-configure_podman
+"$repo/scripts/podman-service.sh" configure  # podman installed, host fixes applied
 base_image
 build_image
 write_env_file

@@ -4,6 +4,7 @@
 #
 #   scripts/podman-service.sh          install, configure, build/import the image, start
 #   scripts/podman-service.sh stop     stop the service this script started
+#   scripts/podman-service.sh configure  only install podman and apply the host fixes
 #
 # Idempotent: each step is skipped when already done, so `make podman` is cheap the second
 # time. Why each host fix is needed: /work/shared/reference/podman-research.md (crun rejects
@@ -126,6 +127,9 @@ if [ "${1:-}" = stop ]; then
 fi
 "$repo/scripts/install-deps.sh" "$repo/deps/podman.txt"
 configure
+if [ "${1:-}" = configure ]; then  # podman installed and fixed for this host; nothing else
+    exit 0
+fi
 image
 start_service
 log "DOCKER_HOST=unix://$SOCK; test image $IMAGE"

@@ -29,6 +29,27 @@ writable_cgroups() {
     done
 }
 
+# bubblewrap mounts a fresh /proc for each run's pid namespace, from inside its user
+# namespace. The kernel allows that only when the mount namespace already holds a proc mount
+# that nothing hides, and container engines hide parts of /proc (kcore, sysrq-trigger, a
+# read-only /proc/sys...), so bwrap fails with "Can't mount proc on /newroot/proc". A proc
+# instance of our own at /run/judge/proc, which the sandboxed programs never see, satisfies
+# the kernel; and bwrap's --disable-userns writes the run's own user.max_user_namespaces, for
+# which /proc/sys/user must be writable. This needs CAP_SYS_ADMIN (and AppArmor unconfined),
+# and it gives the worker's root what `security_opt: systempaths=unconfined` (Docker) or
+# `procMount: Unmasked` (Kubernetes, only with user namespaces) would give it.
+visible_proc() {
+    awk '$2 ~ "^/proc/" { found = 1 } END { exit !found }' /proc/self/mounts || return 0
+    mkdir -p /run/judge/proc
+    if mount -t proc -o nosuid,nodev,noexec proc /run/judge/proc 2>/dev/null &&
+        mount --bind /run/judge/proc/sys/user /proc/sys/user 2>/dev/null; then
+        say "mounted an unmasked proc at /run/judge/proc for bubblewrap"
+    else
+        say "cannot mount proc at /run/judge/proc (needs CAP_SYS_ADMIN and, on AppArmor" \
+            "hosts, apparmor=unconfined); bubblewrap will fail to mount the runs' /proc"
+    fi
+}
+
 role=${1:-api}
 case $role in
     api)
@@ -44,6 +65,7 @@ case $role in
             exit 2
         fi
         writable_cgroups
+        visible_proc
         exec judge worker "$@"
         ;;
     migrate)
