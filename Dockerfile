@@ -55,13 +55,14 @@ RUN set -eu; \
     echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/judge.conf; \
     /opt/judge/scripts/install-deps.sh $lists; \
     apt-get clean; \
-    rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb; \
-    # the API's unprivileged user; box uids (SANDBOX_FIRST_UID, 60000+) stay free
-    groupadd --gid 2358 judge; \
-    useradd --uid 2358 --gid 2358 --home-dir /var/lib/judge --no-create-home \
-        --shell /usr/sbin/nologin judge; \
-    mkdir -p /var/lib/judge/boxes /run/judge/uids /run/judge/proc; \
-    chmod 0755 /var/lib/judge /var/lib/judge/boxes
+    rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
+
+# The API's unprivileged user (box uids, SANDBOX_FIRST_UID = 60000+, stay free) and the
+# worker's directories: boxes, box uid locks, the proc instance bubblewrap needs (entrypoint.sh).
+RUN groupadd --gid 2358 judge \
+    && useradd --uid 2358 --gid 2358 --create-home --home-dir /home/judge \
+        --shell /usr/sbin/nologin judge \
+    && mkdir -p /var/lib/judge/boxes /run/judge/uids /run/judge/proc
 
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /opt/judge /opt/judge

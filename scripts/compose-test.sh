@@ -15,16 +15,30 @@
 # `podman healthcheck run` because Podman schedules them with systemd timers, and there may be
 # no systemd.
 #
-# Environment: LANGUAGES (core|all), JUDGE_PORT (host port, default 12358), PROJECT (compose
-# project name), DEBIAN_MIRROR, KEEP, HEALTH_TIMEOUT (seconds, default 300).
+# Environment: LANGUAGES (core|all), JUDGE_PORT (host port, default the first free one from
+# 12358), PROJECT (compose project name, default judgecomposetest<pid>), DEBIAN_MIRROR, KEEP,
+# HEALTH_TIMEOUT (seconds, default 300).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
 LANGUAGES=${LANGUAGES:-core}
-PROJECT=${PROJECT:-judgecomposetest}
-PORT=${JUDGE_PORT:-12358}
+# a project (containers, volumes, network) and a host port of its own: two runs at once on one
+# machine must not take over or tear down each other's stack
+PROJECT=${PROJECT:-judgecomposetest$$}
+free_port() {
+    python3 -c 'import socket, sys
+for port in range(int(sys.argv[1]), int(sys.argv[1]) + 100):
+    with socket.socket() as s:
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            continue
+        print(port)
+        break' "$1"
+}
+PORT=${JUDGE_PORT:-$(free_port 12358)}
 KEEP=${KEEP:-0}
 HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-300}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -172,7 +186,7 @@ submissions() {
 }
 
 worker_count() {
-    curl -sS "http://127.0.0.1:$PORT/workers" |
+    curl -sf "http://127.0.0.1:$PORT/workers" 2>/dev/null |
         python3 -c 'import json, sys; print(sum(q["available"] for q in json.load(sys.stdin)))' 2>/dev/null ||
         echo 0
 }
