@@ -60,6 +60,7 @@ up: deps venv services migrate playground
 	$(BIN)/judge up
 
 test: deps venv services playground
+	@scripts/install-deps.sh deps/debian-test.txt
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
