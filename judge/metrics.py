@@ -89,7 +89,10 @@ JUDGING_SECONDS = HistogramSpec(
     "judge_judging_duration_seconds",
     "Time a worker spent on a submission, from claiming it to storing its verdict "
     "(box set-up, compilation and every run)")
-HISTOGRAMS = (RUN_SECONDS, JUDGING_SECONDS)
+COMPILE_SECONDS = HistogramSpec(
+    "judge_compile_duration_seconds",
+    "Wall-clock time of a compilation in the sandbox (compile-cache hits compile nothing)")
+HISTOGRAMS = (COMPILE_SECONDS, RUN_SECONDS, JUDGING_SECONDS)
 
 INTERNAL_ERRORS = CounterSpec(
     "judge_internal_errors",
@@ -121,10 +124,13 @@ class Recorder:
             log.warning("metrics %s not recorded: %s",
                         ", ".join(spec.name for spec, _ in observations), e)
 
-    def judged(self, values: Mapping[str, Any], seconds: float) -> None:
+    def judged(self, values: Mapping[str, Any], seconds: float,
+               compile_seconds: float | None = None) -> None:
         """A verdict this worker stored: ``values`` as given to storage, ``seconds`` spent
-        from claim to verdict."""
+        from claim to verdict, ``compile_seconds`` its compilation's (if it compiled)."""
         observations = [(JUDGING_SECONDS, seconds)]
+        if compile_seconds is not None:
+            observations.append((COMPILE_SECONDS, compile_seconds))
         if values.get("wall_time") is not None:  # the program ran
             observations.append((RUN_SECONDS, float(values["wall_time"])))
         self.observe(*observations)

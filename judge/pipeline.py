@@ -74,6 +74,7 @@ class Pipeline:
         self.sandbox = sandbox
         self.config = config
         self.compile_cache = compile_cache
+        self.compile_seconds: float | None = None  # of the last judged submission, see judge()
 
     # -- limits ----------------------------------------------------------------------------
 
@@ -190,7 +191,10 @@ class Pipeline:
     # -- the whole submission --------------------------------------------------------------
 
     def judge(self, row: dict[str, Any], language: Language) -> dict[str, Any]:
-        """Judge a submission row; returns the columns to store with its final status."""
+        """Judge a submission row; returns the columns to store with its final status.
+        `compile_seconds` is then the wall time of its compilation (None: nothing compiled
+        here: an interpreted language, or the compile cache had it)."""
+        self.compile_seconds = None
         with self._compile_flight(row, language) as flight:
             compiled = flight.restore(self.sandbox.box)  # a hit: the box as compiling left it
             if compiled is None:
@@ -199,6 +203,8 @@ class Pipeline:
                     return internal_error(failed.message or "extracting additional_files failed")
                 compiled = self._compile(row, language)
                 flight.publish(compiled, self.sandbox.box)
+                if compiled is not None:
+                    self.compile_seconds = compiled.wall_time
         compile_output = compiled.stdout or None if compiled else None
         if compiled is not None and compiled.outcome is not Outcome.OK:
             if compiled.outcome is Outcome.INTERNAL_ERROR:

@@ -116,6 +116,6 @@ def _judge(token: str) -> None:
     log.info("judged: status %s", int(values["status_id"]),
              extra={"status_id": int(values["status_id"]), "language_id": row["language_id"]})
     if _metrics is not None:
-        _metrics.judged(values, time.monotonic() - started)
+        _metrics.judged(values, time.monotonic() - started, ctx.pipeline.compile_seconds)
     if callback_url and _callbacks is not None:  # every final status, Internal Error included
         _callbacks.submit(token, callback_url)

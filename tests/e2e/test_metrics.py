@@ -28,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from judge.languages import LanguageCatalog
 from judge.metrics import (
     CALLBACK_DELIVERIES,
+    COMPILE_SECONDS,
     INTERNAL_ERRORS,
     JUDGING_SECONDS,
     RUN_SECONDS,
@@ -85,8 +86,10 @@ def test_recorded_durations_are_exposed_as_cumulative_histograms(collector_parts
     recorder = Recorder(client)
     for wall_time in ("0.004", "0.02", "0.3", "100"):
         recorder.judged({"status_id": 3, "wall_time": wall_time}, 0.5)
-    recorder.judged({"status_id": 6, "wall_time": None}, 1.5)  # a compilation error: no run
+    recorder.judged({"status_id": 6, "wall_time": None}, 1.5, 0.25)  # compiled; did not run
     found = scrape(client, jobs, db)
+    assert value(found, f"{COMPILE_SECONDS.name}_count") == 1
+    assert value(found, f"{COMPILE_SECONDS.name}_bucket", le="0.25") == 1
     run = RUN_SECONDS.name
     assert value(found, f"{run}_count") == 4
     assert value(found, f"{run}_bucket", le="0.005") == 1
@@ -305,6 +308,7 @@ def test_metrics_count_what_the_live_engine_judged(ops, judged):
     assert value(found, f"{JUDGING_SECONDS.name}_count") == 5
     assert value(found, f"{JUDGING_SECONDS.name}_bucket", le="+Inf") == 5
     assert value(found, f"{RUN_SECONDS.name}_count") == 4  # the compile error never ran
+    assert value(found, f"{COMPILE_SECONDS.name}_count") == 1  # the C one; Python compiles nothing
     assert value(found, f"{RUN_SECONDS.name}_sum") > 0
     assert value(found, f"{INTERNAL_ERRORS.name}_total") == 0
     assert value(found, "judge_queue_jobs", queue=queue_name, state="queued") == 0
