@@ -44,6 +44,12 @@ def start_engine(workers: int, extra_env: dict[str, str] | None = None
 
 
 
+def api_workers(procs: list[subprocess.Popen]) -> list[int]:
+    """The pids of the gunicorn worker processes under the engine's API (procs[0])."""
+    pid = procs[0].pid
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def stop_engine(procs: list[subprocess.Popen]) -> None:
     for p in procs:
         p.terminate()

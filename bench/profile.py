@@ -24,7 +24,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.engine import start_engine, stop_engine  # noqa: E402
+from bench.engine import api_workers, start_engine, stop_engine  # noqa: E402
 
 BODY = {"source_code": "print('hello, ' + input())", "language_id": 71, "stdin": "world"}
 
@@ -34,11 +34,6 @@ def py_spy() -> str:
     if not found.exists():
         raise SystemExit("py-spy is not installed: `make bench` installs it (the bench extra)")
     return str(found)
-
-
-def children(pid: int) -> list[int]:
-    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    return [int(p) for p in text.split()]
 
 
 def summarise(raw: Path, top: int) -> list[str]:
@@ -76,7 +71,7 @@ def main() -> None:
         for _ in range(10):  # warm-up: pools, caches, the language self-test
             http.post(f"{url}/submissions", params={"wait": "true"}, json=BODY, timeout=60)
         targets = {f"API (gunicorn worker {n})": pid
-                   for n, pid in enumerate(children(procs[0].pid), 1)}
+                   for n, pid in enumerate(api_workers(procs), 1)}
         targets["judging worker"] = procs[1].pid
         with tempfile.TemporaryDirectory() as tmp:
             spies = {name: (Path(tmp, f"{pid}.txt"), subprocess.Popen(

@@ -24,7 +24,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.engine import start_engine, stop_engine  # noqa: E402
+from bench.engine import api_workers, start_engine, stop_engine  # noqa: E402
 from judge.languages import LanguageCatalog  # noqa: E402
 from judge.sandbox.bwrap import BASE_ENV  # noqa: E402
 
@@ -70,8 +70,7 @@ def _pids(name: str) -> list[int]:
 def cpu_by_part(procs: list[subprocess.Popen]) -> dict[str, float]:
     """Where the CPU goes: the API (gunicorn), the workers (with the bwrap and zygote
     processes they reap), PostgreSQL, Redis, and the sandboxed programs (their cgroups)."""
-    api = [procs[0].pid, *map(int, Path(f"/proc/{procs[0].pid}/task/{procs[0].pid}/children")
-                               .read_text().split())]
+    api = [procs[0].pid, *api_workers(procs)]
     parts = {"API (gunicorn)": sum(map(_cpu, api)),
              "workers (Python, bwrap, zygote)": sum(_cpu(p.pid) for p in procs[1:]),
              "PostgreSQL": sum(map(_cpu, _pids("postgres"))),

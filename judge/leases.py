@@ -54,37 +54,38 @@ class Leases:
         with self.storage.pool.connection() as conn:
             return conn.execute(query, params).fetchone()
 
+    def _all(self, query: Any, params: list[Any]) -> list[dict[str, Any]]:
+        with self.storage.pool.connection() as conn:
+            return conn.execute(query, params).fetchall()
+
     def requeue_expired(self, limit: int = 500) -> list[str]:
         """Put Processing submissions whose lease ran out back In Queue; their tokens."""
-        with self.storage.pool.connection() as conn:
-            rows = conn.execute(
-                "UPDATE submissions SET status_id = %s, queued_at = now(), updated_at = now(), "
-                "worker_id = NULL WHERE id IN (SELECT id FROM submissions WHERE status_id = %s "
-                "AND (lease_until IS NULL OR lease_until < now()) LIMIT %s "
-                "FOR UPDATE SKIP LOCKED) RETURNING token",
-                [IN_QUEUE, PROCESSING, limit]).fetchall()
+        rows = self._all(
+            "UPDATE submissions SET status_id = %s, queued_at = now(), updated_at = now(), "
+            "worker_id = NULL WHERE id IN (SELECT id FROM submissions WHERE status_id = %s "
+            "AND (lease_until IS NULL OR lease_until < now()) LIMIT %s "
+            "FOR UPDATE SKIP LOCKED) RETURNING token",
+            [IN_QUEUE, PROCESSING, limit])
         return [row["token"] for row in rows]
 
     def waiting_since(self, seconds: float, limit: int = 1000) -> list[str]:
         """In Queue submissions queued more than `seconds` ago, oldest first."""
-        with self.storage.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT token FROM submissions WHERE status_id = %s AND "
-                "coalesce(queued_at, created_at) < now() - make_interval(secs => %s) "
-                "ORDER BY id LIMIT %s", [IN_QUEUE, seconds, limit]).fetchall()
+        rows = self._all(
+            "SELECT token FROM submissions WHERE status_id = %s AND "
+            "coalesce(queued_at, created_at) < now() - make_interval(secs => %s) "
+            "ORDER BY id LIMIT %s", [IN_QUEUE, seconds, limit])
         return [row["token"] for row in rows]
 
     def orphaned_callbacks(self, seconds: float, limit: int = 100) -> list[tuple[str, str]]:
         """Finished submissions whose callback has been `pending` for more than `seconds`
         (the worker that was to deliver it died): marked as being re-sent, returned as
         (token, callback_url). The delivery records its own outcome afterwards."""
-        with self.storage.pool.connection() as conn:
-            rows = conn.execute(
-                "UPDATE submissions SET callback_status = 'pending: re-sent' WHERE id IN "
-                "(SELECT id FROM submissions WHERE callback_status = 'pending' AND "
-                "finished_at < now() - make_interval(secs => %s) AND status_id <> ALL(%s) "
-                "LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING token, callback_url",
-                [seconds, [IN_QUEUE, PROCESSING], limit]).fetchall()
+        rows = self._all(
+            "UPDATE submissions SET callback_status = 'pending: re-sent' WHERE id IN "
+            "(SELECT id FROM submissions WHERE callback_status = 'pending' AND "
+            "finished_at < now() - make_interval(secs => %s) AND status_id <> ALL(%s) "
+            "LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING token, callback_url",
+            [seconds, [IN_QUEUE, PROCESSING], limit])
         return [(row["token"], row["callback_url"]) for row in rows]
 
     @contextlib.contextmanager

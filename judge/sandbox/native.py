@@ -408,7 +408,7 @@ class NativeSandbox:
                 proc = self._spawn_bwrap(
                     command=command, extra=extra, ro_paths=ro_paths, env=dict(bwrap.BASE_ENV),
                     network_on=False, hand_over=[theirs.fileno()], targets=bwrap.ZYGOTE_FDS,
-                    group=None, limit_calls=zygote.rlimit_ceiling(), stdin=null.fileno(),
+                    group=None, limit_calls=zygote.RLIMITS, stdin=null.fileno(),
                     stdout=null.fileno(), stderr=subprocess.PIPE)
         except BaseException:
             ours.close()

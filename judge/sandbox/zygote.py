@@ -41,6 +41,9 @@ _REPLY = struct.Struct("=ii")
 _CRED = struct.Struct("=iII")
 MAX_REQUEST = 65536
 STOP_TIMEOUT = 2.0
+# The zygote's own limits: no core dumps; every other limit is set per run, lowered from what
+# the worker has (a run can never raise a hard limit back).
+RLIMITS = [(resource.RLIMIT_CORE, (0, 0))]
 SESSION_SUBMISSIONS = 500  # then a new sandbox: nothing accumulates without bound
 _U64 = (1 << 64) - 1
 
@@ -191,9 +194,3 @@ class Zygote:
         for pipe in (self.proc.stdout, self.proc.stderr):
             if pipe is not None:
                 pipe.close()
-
-
-def rlimit_ceiling() -> list[tuple[int, tuple[int, int]]]:
-    """The zygote's own limits: no core dumps; every other limit is set per run, lowered from
-    what the worker has (a run can never raise a hard limit back)."""
-    return [(resource.RLIMIT_CORE, (0, 0))]
