@@ -70,7 +70,7 @@ lint: venv
 # bench/load.py (10,000 submissions at a fixed rate) is left out: run it on its own.
 BENCHES ?= sandbox e2e throughput api compile_cache profile
 
-bench: deps venv services
+bench: deps venv services migrate
 	@scripts/install-deps.sh deps/bench.txt
 	@$(BIN)/python -m pip install -q -e '.[bench]'
 	@set -e; for name in $(BENCHES); do \

@@ -6,11 +6,14 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import redis
 import requests
 
 from judge.config import Config
+from judge.language_reports import LanguageReports
 from judge.launcher import api_command, worker_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,16 +35,33 @@ def start_engine(workers: int, extra_env: dict[str, str] | None = None
                               cwd=ROOT, env=env)]
     procs += [subprocess.Popen(worker_command(), cwd=ROOT, env=env) for _ in range(workers)]
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            requests.get(f"{url}/statuses", timeout=1)
-            return url, procs
-        except requests.RequestException:  # not listening yet, or its workers still booting
-            time.sleep(0.1)
-    stop_engine(procs)
-    raise SystemExit("the engine did not start")
+    try:
+        _wait_for(lambda: _answers(url), "the API to answer")
+        # A worker's start-up self-test runs every installed language in a child process: a
+        # benchmark started meanwhile would share the CPUs with it.
+        reports = LanguageReports(redis.Redis.from_url(config.redis_url), config.judge0_version)
+        _wait_for(lambda: sum(r.done for r in reports.live()) >= workers,
+                  "the workers' language self-tests")
+    except BaseException:
+        stop_engine(procs)
+        raise
+    return url, procs
 
 
+def _answers(url: str) -> bool:
+    try:
+        requests.get(f"{url}/statuses", timeout=1)
+        return True
+    except requests.RequestException:  # not listening yet, or its workers still booting
+        return False
+
+
+def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the engine did not start: waited {seconds:g} s for {what}")
+        time.sleep(0.1)
 
 
 def api_workers(procs: list[subprocess.Popen]) -> list[int]:

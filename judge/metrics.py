@@ -195,30 +195,30 @@ class EngineCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         # Each source on its own: a database outage still leaves the queue metrics readable.
-        for source in (self._queue, self._workers, self._submissions, self._recorded):
+        for source in (self._queue, self._submissions, self._recorded):
             try:
                 yield from source()
             except _UNAVAILABLE as e:
                 log.warning("metrics: %s unavailable: %s", source.__name__.lstrip("_"), e)
 
     def _queue(self) -> Iterable[Metric]:
-        family = GaugeMetricFamily("judge_queue_jobs", "Jobs in the RQ queue: waiting for a "
-                                   "worker (queued) or taken by one (started)",
-                                   labels=["queue", "state"])
-        family.add_metric([self.queue.name, "queued"], self.queue.count)
-        family.add_metric([self.queue.name, "started"], self.queue.started_job_registry.count)
-        yield family
-
-    def _workers(self) -> Iterable[Metric]:
+        """The queue and its workers. A job a worker took is being judged by it: the workers
+        keep no registry of started jobs (workers/loop.py), so the busy workers count them."""
         clean_worker_registry(self.queue)  # forget workers whose heartbeat stopped
         states = [worker.get_state() for worker in rq.Worker.all(queue=self.queue)]
-        family = GaugeMetricFamily("judge_workers", "Live judging workers on the queue, by "
-                                   "state", labels=["queue", "state"])
         busy, suspended = states.count(WorkerStatus.BUSY), states.count(WorkerStatus.SUSPENDED)
+        jobs = GaugeMetricFamily("judge_queue_jobs", "Jobs in the RQ queue: waiting for a "
+                                 "worker (queued) or taken by one (started)",
+                                 labels=["queue", "state"])
+        jobs.add_metric([self.queue.name, "queued"], self.queue.count)
+        jobs.add_metric([self.queue.name, "started"], busy)
+        yield jobs
+        workers = GaugeMetricFamily("judge_workers", "Live judging workers on the queue, by "
+                                    "state", labels=["queue", "state"])
         for state, count in (("busy", busy), ("idle", len(states) - busy - suspended),
                              ("suspended", suspended)):
-            family.add_metric([self.queue.name, state], count)
-        yield family
+            workers.add_metric([self.queue.name, state], count)
+        yield workers
 
     def _submissions(self) -> Iterable[Metric]:
         family = GaugeMetricFamily(

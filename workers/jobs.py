@@ -1,8 +1,8 @@
 """The RQ job: judge one submission, identified by its token.
 
 The worker process keeps one `Context` (configuration, database pool, queue, languages and
-its claimed sandbox box) for all the jobs it runs; RQ's SimpleWorker runs jobs in-process, so
-nothing is re-created per job.
+its claimed sandbox box) for all the jobs it runs; the work loop (loop.py) runs jobs
+in-process, so nothing is re-created per job.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""`judge worker`: an RQ worker that judges submissions in its own sandbox box.
+"""`judge worker`: a worker on the RQ queue that judges submissions in its own sandbox box.
 
-RQ's default worker forks a work horse per job. Ours does not (SimpleWorker): the job already
-isolates untrusted code in the sandbox, and staying in one process keeps the database pool,
-the Redis connection, the compiled seccomp filter and the claimed box warm across jobs.
-SIGTERM/SIGINT ask RQ for a warm shutdown: the current submission is finished first.
+Jobs run in this process (no work horse forked per job, unlike RQ's default worker): the job
+already isolates untrusted code in the sandbox, and staying in one process keeps the database
+pool, the Redis connection, the compiled seccomp filter and the warm sandbox across jobs. The
+loop (loop.py) speaks RQ's queue and worker-registry formats without RQ's per-job bookkeeping.
+SIGTERM/SIGINT ask for a warm shutdown: the current submission is finished first.
 
 At start-up the worker self-tests the installed languages (in a child process, while it already
 takes jobs) and reports in Redis what passed, for as long as it lives (reporter.py); the API
@@ -14,13 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
-import threading
-import time
-
-import redis
-import rq
 
 from judge import logs
 from judge.context import WorkerContext
@@ -28,11 +23,11 @@ from judge.language_reports import LanguageReports
 from judge.retention import Retention
 
 from . import jobs
+from .loop import WorkLoop
 from .reconciler import Reconciler
 from .reporter import LanguageReporter
 
 log = logging.getLogger(__name__)
-RETRY_MIN, RETRY_MAX = 0.5, 30.0  # seconds between attempts to reach Redis again
 
 
 def run_worker(context: WorkerContext | None = None, burst: bool = False) -> None:
@@ -56,33 +51,9 @@ def run_worker(context: WorkerContext | None = None, burst: bool = False) -> Non
                                     context.worker_id)
         reporter.start()
     try:
-        _work_through_outages(context, name, burst)
+        WorkLoop(context.queue, name, jobs.judge_submission, burst).run()
     finally:
         if reporter is not None:
             reporter.stop()
         reconciler.stop()
         context.close()
-
-
-def _work_through_outages(context: WorkerContext, name: str, burst: bool) -> None:
-    """RQ's work loop ends with an exception when Redis goes away; the worker waits (with
-    back-off) and registers again instead of exiting, so an outage needs no restart. The
-    reconciler queues again what was lost with Redis."""
-    stopping = threading.Event()
-    delay = RETRY_MIN
-    while True:
-        started = time.monotonic()
-        try:  # a fresh registration each time: Redis may have come back empty
-            worker = rq.SimpleWorker([context.queue.queue], connection=context.queue.blocking,
-                                     name=f"{name}.{int(time.time())}")
-            worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
-            return  # asked to stop, or the burst is over
-        except redis.exceptions.RedisError as e:
-            if time.monotonic() - started > RETRY_MAX:
-                delay = RETRY_MIN  # it had been working: a new outage starts the back-off over
-            log.warning("the queue is unavailable (%s); trying again in %.0f s", e, delay)
-        for signum in (signal.SIGINT, signal.SIGTERM):  # RQ's handlers left with its loop
-            signal.signal(signum, lambda *_: stopping.set())
-        if stopping.wait(delay):
-            return
-        delay = min(delay * 2, RETRY_MAX)

@@ -1,0 +1,168 @@
+"""The work loop: RQ's queue and worker registry, without RQ's per-job bookkeeping.
+
+RQ's SimpleWorker spends about 70 Redis commands in about 20 round trips on every job
+(execution records, the started and intermediate registries, job status and result writes,
+heartbeats, a suspension check), and a profile put a quarter of a worker's busy time judging
+hello worlds inside it. Our jobs need none of that: Postgres holds the submission, the claim
+and lease (judge/leases.py) make a job taken twice harmless, and the reconciler queues again
+whatever a dead worker had taken. So this loop keeps RQ's formats (the API enqueues RQ jobs
+whose id is the token; `rq info` and GET /workers see these workers, their state and counts;
+`rq suspend` pauses them) and per job does three round trips: pop the token, mark the worker
+busy and drop the job's hash, then (after judging) mark it idle, count the job and look for a
+suspension.
+
+SIGTERM/SIGINT ask for a warm shutdown: an idle worker stops at once, a busy one finishes its
+submission first. A second signal stops it at once; the submission's lease then expires and the
+reconciler queues it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+import rq
+from rq.job import Job
+from rq.suspension import WORKERS_SUSPENDED
+from rq.worker import WorkerStatus
+
+from judge.queue import JobQueue
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 5  # longest blocking pop: how often an idle worker looks for a suspension
+HEARTBEAT_SECONDS = 60  # RQ forgets a worker silent for its worker_ttl (420 s)
+RETRY_MIN, RETRY_MAX = 0.5, 30.0  # seconds between attempts to reach Redis again
+
+
+class Stopped(BaseException):
+    """Raised by the signal handler when a stop is asked for while no job runs (a
+    BaseException: a job's `except Exception` must not swallow a second, immediate stop)."""
+
+
+class WorkLoop:
+    def __init__(self, queue: JobQueue, name: str, job: Callable[[str], None], burst: bool):
+        self.queue, self.name, self.job, self.burst = queue, name, job, burst
+        self.stopping = threading.Event()
+        self._busy = False
+
+    def run(self) -> None:
+        """Take jobs until stopped (in a burst: until the queue is empty). When Redis goes
+        away, wait (with back-off) and register again instead of exiting, so an outage needs
+        no restart; the reconciler queues again what was lost with Redis."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._request_stop)
+        delay = RETRY_MIN
+        try:
+            while True:
+                started = time.monotonic()
+                try:
+                    return self._registered()
+                except redis.exceptions.RedisError as e:
+                    if time.monotonic() - started > RETRY_MAX:
+                        delay = RETRY_MIN  # it had been working: a new outage starts over
+                    log.warning("the queue is unavailable (%s); trying again in %.0f s", e, delay)
+                if self.stopping.wait(delay):
+                    return
+                delay = min(delay * 2, RETRY_MAX)
+        except Stopped:
+            return
+
+    def _request_stop(self, signum: int, frame: object) -> None:
+        if self.stopping.is_set() or not self._busy:
+            raise Stopped  # idle (blocked on the queue), or asked twice
+        log.info("finishing the current submission, then stopping (signal %d)", signum)
+        self.stopping.set()
+
+    def _registered(self) -> None:
+        """One registration (a fresh one after an outage: Redis may have come back empty)."""
+        worker = rq.Worker([self.queue.queue], connection=self.queue.redis,
+                           name=f"{self.name}.{int(time.time())}")
+        worker.register_birth()
+        heartbeats = threading.Event()
+        beating = threading.Thread(target=self._beat, args=(worker, heartbeats),
+                                   name="heartbeat", daemon=True)
+        try:
+            worker.set_state(WorkerStatus.IDLE)
+            beating.start()
+            suspended = self._suspended()
+            while not self.stopping.is_set():
+                if suspended:
+                    if self.burst or not self._sit_out_suspension(worker):
+                        return
+                token = self._pop()
+                if token is None:
+                    if self.burst:
+                        return
+                    suspended = self._suspended()
+                    continue
+                suspended = self._perform(worker, token)
+        finally:
+            heartbeats.set()
+            self._busy = True  # a signal now must not interrupt the unregistering
+            try:
+                if beating.is_alive():
+                    beating.join()
+                worker.register_death()
+            except redis.exceptions.RedisError:
+                pass  # Redis went away: its registry forgets the silent worker on its own
+            finally:
+                self._busy = False
+
+    def _pop(self) -> str | None:
+        if self.burst:
+            popped = self.queue.redis.lpop(self.queue.queue.key)
+            return popped.decode() if popped else None
+        popped = self.queue.blocking.blpop([self.queue.queue.key], timeout=POLL_SECONDS)
+        return popped[1].decode() if popped else None
+
+    def _perform(self, worker: rq.Worker, token: str) -> bool:
+        """Judge one submission; whether the workers are suspended now."""
+        self._busy = True
+        with self.queue.redis.pipeline(transaction=False) as pipe:
+            worker.set_state(WorkerStatus.BUSY, pipeline=pipe)
+            pipe.delete(Job.key_for(token))  # the submission's row carries everything
+            pipe.execute()
+        started = time.monotonic()
+        failed = False
+        try:
+            self.job(token)
+        except Exception:  # the reconciler queues it again; the worker goes on
+            failed = True
+            log.exception("job %s failed", token)
+        with self.queue.redis.pipeline(transaction=False) as pipe:
+            worker.set_state(WorkerStatus.IDLE, pipeline=pipe)
+            if failed:
+                worker.increment_failed_job_count(pipeline=pipe)
+            else:
+                worker.increment_successful_job_count(pipeline=pipe)
+            pipe.hincrbyfloat(worker.key, "total_working_time", time.monotonic() - started)
+            pipe.exists(WORKERS_SUSPENDED)
+            suspended = bool(pipe.execute()[-1])
+        self._busy = False
+        return suspended
+
+    def _suspended(self) -> bool:
+        return bool(self.queue.redis.exists(WORKERS_SUSPENDED))
+
+    def _sit_out_suspension(self, worker: rq.Worker) -> bool:
+        """`rq suspend`: take nothing until `rq resume`; False when asked to stop meanwhile."""
+        log.info("suspended: taking no submissions until `rq resume`")
+        worker.set_state(WorkerStatus.SUSPENDED)
+        while self._suspended():
+            if self.stopping.wait(1):
+                return False
+        worker.set_state(WorkerStatus.IDLE)
+        log.info("resumed")
+        return True
+
+    @staticmethod
+    def _beat(worker: rq.Worker, stop: threading.Event) -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            try:
+                worker.heartbeat()
+            except redis.exceptions.RedisError as e:  # the loop notices an outage itself
+                log.warning("worker heartbeat failed: %s", e)
