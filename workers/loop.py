@@ -8,8 +8,8 @@ and lease (judge/leases.py) make a job taken twice harmless, and the reconciler 
 whatever a dead worker had taken. So this loop keeps RQ's formats (the API enqueues RQ jobs
 whose id is the token; `rq info` and GET /workers see these workers, their state and counts;
 `rq suspend` pauses them) and per job does three round trips: pop the token, mark the worker
-busy and drop the job's hash, then (after judging) mark it idle, count the job and look for a
-suspension.
+busy (and look for a suspension), then after judging drop the job's hash, mark the worker idle,
+count the job and look for a suspension again.
 
 SIGTERM/SIGINT ask for a warm shutdown: an idle worker stops at once, a busy one finishes its
 submission first. A second signal stops it at once; the submission's lease then expires and the
@@ -120,12 +120,16 @@ class WorkLoop:
         return popped[1].decode() if popped else None
 
     def _perform(self, worker: rq.Worker, token: str) -> bool:
-        """Judge one submission; whether the workers are suspended now."""
+        """Judge one submission; whether the workers are suspended now. A suspension that
+        came while this worker was blocked on the queue puts the job back first."""
         self._busy = True
         with self.queue.redis.pipeline(transaction=False) as pipe:
             worker.set_state(WorkerStatus.BUSY, pipeline=pipe)
-            pipe.delete(Job.key_for(token))  # the submission's row carries everything
-            pipe.execute()
+            pipe.exists(WORKERS_SUSPENDED)
+            if pipe.execute()[-1]:
+                self.queue.redis.lpush(self.queue.queue.key, token)
+                self._busy = False
+                return True
         started = time.monotonic()
         failed = False
         try:
@@ -134,6 +138,7 @@ class WorkLoop:
             failed = True
             log.exception("job %s failed", token)
         with self.queue.redis.pipeline(transaction=False) as pipe:
+            pipe.delete(Job.key_for(token))  # the submission's row carries everything
             worker.set_state(WorkerStatus.IDLE, pipeline=pipe)
             if failed:
                 worker.increment_failed_job_count(pipeline=pipe)

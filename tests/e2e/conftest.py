@@ -10,8 +10,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 import pytest
@@ -20,6 +21,8 @@ import requests
 from psycopg import sql as psycopg_sql
 
 from judge.storage import Storage
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
 # Overridable so that two test sessions can share a machine without sharing boxes or uids.
@@ -89,6 +92,17 @@ def start_engine(database_url: str, redis_url: str, extra_env: dict[str, str] | 
         stop_engine(procs)
         raise
     return engine, procs
+
+
+def wait_for(check: Callable[[], T], what: str, timeout: float = 60) -> T:
+    """`check()` once it is truthy; fails the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{what} within {timeout} s")
 
 
 def stop_engine(procs: list[subprocess.Popen]) -> None:

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,7 +37,7 @@ from judge.metrics import (
 from judge.pipeline import internal_error
 from judge.storage import Storage
 
-from .conftest import ROOT, Engine, free_port, isolated_database, running_engine
+from .conftest import ROOT, Engine, free_port, isolated_database, running_engine, wait_for
 
 PY, C = 71, 50
 DAY = 86400
@@ -196,16 +195,6 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def wait_for(check, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"{what} within {timeout} s")
 
 
 def finished_submission(engine: Engine, age: float) -> str:
