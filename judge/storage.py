@@ -148,6 +148,15 @@ def _insert_query(names: tuple[str, ...]) -> sql.SQL:
                    f"VALUES ({', '.join(['%s'] * len(names))})")
 
 
+@functools.lru_cache(maxsize=64)
+def _finish_query(names: tuple[str, ...], now_columns: tuple[str, ...]) -> sql.SQL:
+    """The UPDATE storing a verdict in these (checked) columns, and now() in `now_columns`,
+    while the row is unfinished; composed once per column set, like the INSERT."""
+    sets = [f'"{name}" = %s' for name in names] + [f'"{name}" = now()' for name in now_columns]
+    return sql.SQL(f"UPDATE submissions SET {', '.join(sets)} "  # noqa: S608
+                   "WHERE token = %s AND status_id = ANY(%s) RETURNING token")
+
+
 _returned_at: weakref.WeakKeyDictionary[psycopg.Connection, float] = weakref.WeakKeyDictionary()
 CHECK_AFTER_IDLE = 1.0  # seconds
 
@@ -317,8 +326,13 @@ class Storage:
         status = values.get("status_id")
         if status is None or int(status) in UNFINISHED_STATUSES:
             raise ValueError(f"finish_submission needs a final status_id, got {status!r}")
-        stamp = None if "finished_at" in values else "finished_at"
-        return self._update_unfinished(token, values, stamp=stamp) is not None
+        key = _token(token)
+        if key is None:
+            return False
+        names = tuple(_checked_columns(values, writable=True))
+        now_columns = tuple(name for name in ("updated_at", "finished_at") if name not in values)
+        params = [values[name] for name in names] + [key, list(UNFINISHED_STATUSES)]
+        return self._fetchone(_finish_query(names, now_columns), params) is not None
 
     def record_callback(self, token: str, status: str, attempts: int) -> None:
         """Store how the submission's callback went (judge/callbacks.py): the outcome of the
@@ -337,22 +351,6 @@ class Storage:
         return row["n"] if row else 0
 
     # -- helpers -----------------------------------------------------------------------------
-
-    def _update_unfinished(self, token: str, values: Mapping[str, Any],
-                           stamp: str | None) -> dict[str, Any] | None:
-        """UPDATE one unfinished row with ``values``, ``updated_at`` and, if given, the
-        ``stamp`` column set to now(); returns the updated row or None."""
-        key = _token(token)
-        if key is None:
-            return None
-        names = _checked_columns(values, writable=True)
-        now_columns = [name for name in ("updated_at", stamp) if name and name not in values]
-        sets = [sql.SQL("{} = %s").format(sql.Identifier(name)) for name in names]
-        sets += [sql.SQL("{} = now()").format(sql.Identifier(name)) for name in now_columns]
-        query = sql.SQL("UPDATE submissions SET {} WHERE token = %s AND status_id = ANY(%s) "
-                        "RETURNING {}").format(sql.SQL(", ").join(sets), _SELECT_LIST)
-        params = [values[name] for name in names] + [key, list(UNFINISHED_STATUSES)]
-        return self._fetchone(query, params)
 
     def _fetchone(self, query: sql.Composable | str, params: Sequence[Any]
                   ) -> dict[str, Any] | None:
