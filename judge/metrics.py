@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -105,27 +105,28 @@ COUNTERS = (INTERNAL_ERRORS, CALLBACK_DELIVERIES)
 
 
 class Recorder:
-    """What worker processes use to count and time, into Redis. Recording never raises: a
-    metric lost while Redis is unreachable must not fail a submission."""
+    """What worker processes use to count and time, into Redis. Each record is added to the
+    caller's pipeline when it passes one (the worker's loop sends it with its own bookkeeping,
+    in one atomic round trip), or else sent at once; sending at once never raises: a metric
+    lost while Redis is unreachable must not fail a submission."""
 
     def __init__(self, client: redis.Redis):
         self.redis = client
 
-    def observe(self, *observations: tuple[HistogramSpec, float]) -> None:
-        """Record (histogram, seconds) pairs, all in one atomic round trip."""
-        try:
-            with self.redis.pipeline(transaction=True) as pipe:
-                for spec, seconds in observations:
-                    pipe.hincrby(spec.key, "le:" + spec.bucket_of(seconds), 1)
-                    pipe.hincrby(spec.key, "count", 1)
-                    pipe.hincrbyfloat(spec.key, "sum", seconds)
-                pipe.execute()
-        except redis.exceptions.RedisError as e:
-            log.warning("metrics %s not recorded: %s",
-                        ", ".join(spec.name for spec, _ in observations), e)
+    def observe(self, *observations: tuple[HistogramSpec, float],
+                pipe: redis.client.Pipeline | None = None) -> None:
+        """Record (histogram, seconds) pairs."""
+        def add(into: redis.client.Pipeline) -> None:
+            for spec, seconds in observations:
+                into.hincrby(spec.key, "le:" + spec.bucket_of(seconds), 1)
+                into.hincrby(spec.key, "count", 1)
+                into.hincrbyfloat(spec.key, "sum", seconds)
+
+        self._record(", ".join(spec.name for spec, _ in observations), add, pipe)
 
     def judged(self, values: Mapping[str, Any], seconds: float,
-               compile_seconds: float | None = None) -> None:
+               compile_seconds: float | None = None,
+               pipe: redis.client.Pipeline | None = None) -> None:
         """A verdict this worker stored: ``values`` as given to storage, ``seconds`` spent
         from claim to verdict, ``compile_seconds`` its compilation's (if it compiled)."""
         observations = [(JUDGING_SECONDS, seconds)]
@@ -133,15 +134,25 @@ class Recorder:
             observations.append((COMPILE_SECONDS, compile_seconds))
         if values.get("wall_time") is not None:  # the program ran
             observations.append((RUN_SECONDS, float(values["wall_time"])))
-        self.observe(*observations)
+        self.observe(*observations, pipe=pipe)
         if int(values["status_id"]) == Status.INTERNAL_ERROR:
-            self.increment(INTERNAL_ERRORS)
+            self.increment(INTERNAL_ERRORS, pipe=pipe)
 
-    def increment(self, spec: CounterSpec, label: str = "") -> None:
+    def increment(self, spec: CounterSpec, label: str = "",
+                  pipe: redis.client.Pipeline | None = None) -> None:
+        self._record(spec.name, lambda into: into.hincrby(spec.key, label, 1), pipe)
+
+    def _record(self, names: str, add: Callable[[redis.client.Pipeline], object],
+                pipe: redis.client.Pipeline | None) -> None:
+        if pipe is not None:
+            add(pipe)
+            return
         try:
-            self.redis.hincrby(spec.key, label, 1)
+            with self.redis.pipeline(transaction=True) as own:
+                add(own)
+                own.execute()
         except redis.exceptions.RedisError as e:
-            log.warning("metric %s not recorded: %s", spec.name, e)
+            log.warning("metrics %s not recorded: %s", names, e)
 
 
 class _Languages(Protocol):

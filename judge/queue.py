@@ -54,13 +54,17 @@ class JobQueue:
         submission yet (job ids are tokens)."""
         return set(self.queue.get_job_ids()) | set(self.queue.started_job_registry.get_job_ids())
 
-    def notify_done(self, token: str) -> None:
+    def notify_done(self, token: str, pipe: redis.client.Pipeline | None = None) -> None:
+        """Signal the submission final: added to `pipe` (its owner executes it) or sent now."""
+        if pipe is None:
+            with self.redis.pipeline() as own:
+                self.notify_done(token, own)
+                own.execute()
+            return
         key = DONE_KEY.format(token=token)
-        with self.redis.pipeline() as pipe:
-            pipe.delete(key)
-            pipe.rpush(key, 1)
-            pipe.expire(key, DONE_TTL)
-            pipe.execute()
+        pipe.delete(key)
+        pipe.rpush(key, 1)
+        pipe.expire(key, DONE_TTL)
 
     def wait_done(self, token: str, timeout: float) -> bool:
         """Block until the submission is final or `timeout` seconds pass."""

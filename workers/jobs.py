@@ -14,6 +14,8 @@ import threading
 import time
 import traceback
 
+import redis
+
 from judge import logs
 from judge.callbacks import CallbackSender
 from judge.context import WorkerContext
@@ -81,17 +83,30 @@ class LeaseKeeper:
         self._thread.join()
 
 
-def judge_submission(token: str) -> None:
+def judge_submission(token: str, signals: redis.client.Pipeline | None = None) -> None:
+    """Judge one submission. Its completion signal and metrics go into `signals`, a Redis
+    pipeline the worker's loop sends right after this returns, with its own bookkeeping, in
+    one round trip; called without one (RQ's own worker), it sends them itself and readies
+    the sandbox for the next submission."""
+    if signals is None:
+        with context().queue.redis.pipeline() as own:
+            try:
+                judge_submission(token, own)
+                own.execute()
+            finally:
+                prepare_next()
+        return
     with logs.bind(token=token):  # every line logged while judging it names the submission
-        try:
-            _judge(token)
-        finally:
-            # the next submission's box and warm sandbox, made ready after this one's verdict
-            # is out rather than on the next one's clock
-            context().sandbox.prepare()
+        _judge(token, signals)
 
 
-def _judge(token: str) -> None:
+def prepare_next() -> None:
+    """The next submission's box and warm sandbox, made ready after this one's verdict is
+    out rather than on the next one's clock."""
+    context().sandbox.prepare()
+
+
+def _judge(token: str, signals: redis.client.Pipeline) -> None:
     ctx = context()
     row = ctx.leases.claim(token, ctx.config.hostname, ctx.worker_id)
     if row is None:
@@ -112,10 +127,11 @@ def _judge(token: str) -> None:
         values = {**values, "callback_status": "pending"}
     if not ctx.storage.finish_submission(token, values):
         return  # another worker stored the verdict first, and sent its callback
-    ctx.queue.notify_done(token)  # first: a client is waiting
+    ctx.queue.notify_done(token, signals)  # first in the pipeline: a client may be waiting
     log.info("judged: status %s", int(values["status_id"]),
              extra={"status_id": int(values["status_id"]), "language_id": row["language_id"]})
     if _metrics is not None:
-        _metrics.judged(values, time.monotonic() - started, ctx.pipeline.compile_seconds)
+        _metrics.judged(values, time.monotonic() - started, ctx.pipeline.compile_seconds,
+                        pipe=signals)
     if callback_url and _callbacks is not None:  # every final status, Internal Error included
         _callbacks.submit(token, callback_url)

@@ -7,9 +7,10 @@ hello worlds inside it. Our jobs need none of that: Postgres holds the submissio
 and lease (judge/leases.py) make a job taken twice harmless, and the reconciler queues again
 whatever a dead worker had taken. So this loop keeps RQ's formats (the API enqueues RQ jobs
 whose id is the token; `rq info` and GET /workers see these workers, their state and counts;
-`rq suspend` pauses them) and per job does three round trips: pop the token, mark the worker
-busy (and look for a suspension), then after judging drop the job's hash, mark the worker idle,
-count the job and look for a suspension again.
+`rq suspend` pauses them) and per job does three round trips: pop the token; mark the worker
+busy (and look for a suspension); after judging, in one transaction, the job's completion
+signal and metrics, the job's hash dropped, the worker marked idle with its counts, and a look
+for a suspension again.
 
 SIGTERM/SIGINT ask for a warm shutdown: an idle worker stops at once, a busy one finishes its
 submission first. A second signal stops it at once; the submission's lease then expires and the
@@ -44,8 +45,13 @@ class Stopped(BaseException):
 
 
 class WorkLoop:
-    def __init__(self, queue: JobQueue, name: str, job: Callable[[str], None], burst: bool):
-        self.queue, self.name, self.job, self.burst = queue, name, job, burst
+    def __init__(self, queue: JobQueue, name: str,
+                 job: Callable[[str, redis.client.Pipeline], None],
+                 between: Callable[[], None], burst: bool):
+        """`job(token, pipe)` judges a submission, adding what it has to tell Redis to `pipe`;
+        `between()` readies the worker for the next one once that is sent."""
+        self.queue, self.name, self.job, self.between = queue, name, job, between
+        self.burst = burst
         self.stopping = threading.Event()
         self._busy = False
 
@@ -132,12 +138,12 @@ class WorkLoop:
                 return True
         started = time.monotonic()
         failed = False
-        try:
-            self.job(token)
-        except Exception:  # the reconciler queues it again; the worker goes on
-            failed = True
-            log.exception("job %s failed", token)
-        with self.queue.redis.pipeline(transaction=False) as pipe:
+        with self.queue.redis.pipeline(transaction=True) as pipe:
+            try:
+                self.job(token, pipe)
+            except Exception:  # the reconciler queues it again; the worker goes on
+                failed = True
+                log.exception("job %s failed", token)
             pipe.delete(Job.key_for(token))  # the submission's row carries everything
             worker.set_state(WorkerStatus.IDLE, pipeline=pipe)
             if failed:
@@ -146,8 +152,11 @@ class WorkLoop:
                 worker.increment_successful_job_count(pipeline=pipe)
             pipe.hincrbyfloat(worker.key, "total_working_time", time.monotonic() - started)
             pipe.exists(WORKERS_SUSPENDED)
-            suspended = bool(pipe.execute()[-1])
-        self._busy = False
+            try:
+                suspended = bool(pipe.execute()[-1])
+            finally:
+                self._busy = False
+                self.between()
         return suspended
 
     def _suspended(self) -> bool:

@@ -51,7 +51,7 @@ def run_worker(context: WorkerContext | None = None, burst: bool = False) -> Non
                                     context.worker_id)
         reporter.start()
     try:
-        WorkLoop(context.queue, name, jobs.judge_submission, burst).run()
+        WorkLoop(context.queue, name, jobs.judge_submission, jobs.prepare_next, burst).run()
     finally:
         if reporter is not None:
             reporter.stop()
