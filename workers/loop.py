@@ -7,10 +7,11 @@ hello worlds inside it. Our jobs need none of that: Postgres holds the submissio
 and lease (judge/leases.py) make a job taken twice harmless, and the reconciler queues again
 whatever a dead worker had taken. So this loop keeps RQ's formats (the API enqueues RQ jobs
 whose id is the token; `rq info` and GET /workers see these workers, their state and counts;
-`rq suspend` pauses them) and per job does three round trips: pop the token; mark the worker
-busy (and look for a suspension); after judging, in one transaction, the job's completion
-signal and metrics, the job's hash dropped, the worker marked idle with its counts, and a look
-for a suspension again.
+`rq suspend` pauses them) and per job does two round trips: a script that, unless the workers
+are suspended, pops the token and marks the worker busy; after judging, one transaction with
+the job's completion signal and metrics, the job's hash dropped, and the worker marked idle
+with its counts. An idle worker blocks until a job comes, without taking it (BLMOVE of the
+queue onto itself), then takes it with the script.
 
 SIGTERM/SIGINT ask for a warm shutdown: an idle worker stops at once, a busy one finishes its
 submission first. A second signal stops it at once; the submission's lease then expires and the
@@ -38,6 +39,17 @@ POLL_SECONDS = 5  # longest blocking pop: how often an idle worker looks for a s
 HEARTBEAT_SECONDS = 60  # RQ forgets a worker silent for its worker_ttl (420 s)
 RETRY_MIN, RETRY_MAX = 0.5, 30.0  # seconds between attempts to reach Redis again
 
+# Take the next job unless the workers are suspended: the token, popped, with the worker
+# marked busy in the same step; SUSPENDED; or nil when the queue is empty.
+# KEYS: the queue, the worker's hash, RQ's suspension flag. ARGV: the busy state's name.
+TAKE = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
+local token = redis.call('LPOP', KEYS[1])
+if token then redis.call('HSET', KEYS[2], 'state', ARGV[1]) end
+return token
+"""
+SUSPENDED = -1
+
 
 class Stopped(BaseException):
     """Raised by the signal handler when a stop is asked for while no job runs (a
@@ -54,6 +66,7 @@ class WorkLoop:
         self.burst = burst
         self.stopping = threading.Event()
         self._busy = False
+        self._take = queue.redis.register_script(TAKE)
 
     def run(self) -> None:
         """Take jobs until stopped (in a burst: until the queue is empty). When Redis goes
@@ -94,18 +107,19 @@ class WorkLoop:
         try:
             worker.set_state(WorkerStatus.IDLE)
             beating.start()
-            suspended = self._suspended()
             while not self.stopping.is_set():
-                if suspended:
+                token = self._take(keys=[self.queue.queue.key, worker.key, WORKERS_SUSPENDED],
+                                   args=[WorkerStatus.BUSY])
+                if token == SUSPENDED:
                     if self.burst or not self._sit_out_suspension(worker):
                         return
-                token = self._pop()
-                if token is None:
-                    if self.burst:
-                        return
-                    suspended = self._suspended()
-                    continue
-                suspended = self._perform(worker, token)
+                elif token is not None:
+                    self._perform(worker, token.decode())
+                elif self.burst:
+                    return
+                else:  # nothing waiting: block until a job comes (it stays in the queue)
+                    self.queue.blocking.blmove(self.queue.queue.key, self.queue.queue.key,
+                                               POLL_SECONDS, "LEFT", "LEFT")
         finally:
             heartbeats.set()
             self._busy = True  # a signal now must not interrupt the unregistering
@@ -118,24 +132,9 @@ class WorkLoop:
             finally:
                 self._busy = False
 
-    def _pop(self) -> str | None:
-        if self.burst:
-            popped = self.queue.redis.lpop(self.queue.queue.key)
-            return popped.decode() if popped else None
-        popped = self.queue.blocking.blpop([self.queue.queue.key], timeout=POLL_SECONDS)
-        return popped[1].decode() if popped else None
-
-    def _perform(self, worker: rq.Worker, token: str) -> bool:
-        """Judge one submission; whether the workers are suspended now. A suspension that
-        came while this worker was blocked on the queue puts the job back first."""
+    def _perform(self, worker: rq.Worker, token: str) -> None:
+        """Judge one submission the worker took (and was marked busy for)."""
         self._busy = True
-        with self.queue.redis.pipeline(transaction=False) as pipe:
-            worker.set_state(WorkerStatus.BUSY, pipeline=pipe)
-            pipe.exists(WORKERS_SUSPENDED)
-            if pipe.execute()[-1]:
-                self.queue.redis.lpush(self.queue.queue.key, token)
-                self._busy = False
-                return True
         started = time.monotonic()
         failed = False
         with self.queue.redis.pipeline(transaction=True) as pipe:
@@ -151,13 +150,11 @@ class WorkLoop:
             else:
                 worker.increment_successful_job_count(pipeline=pipe)
             pipe.hincrbyfloat(worker.key, "total_working_time", time.monotonic() - started)
-            pipe.exists(WORKERS_SUSPENDED)
             try:
-                suspended = bool(pipe.execute()[-1])
+                pipe.execute()
             finally:
                 self._busy = False
                 self.between()
-        return suspended
 
     def _suspended(self) -> bool:
         return bool(self.queue.redis.exists(WORKERS_SUSPENDED))
