@@ -124,3 +124,17 @@ def test_only_one_reconciliation_pass_runs_at_a_time(leases):
     with leases.exclusive_pass() as mine:
         results.append(mine)
     assert results == [True, False, True]
+
+
+def test_a_worker_keeps_the_lease_of_a_long_job_and_lets_it_go_after(clean_db):
+    from workers.jobs import LeaseRenewer
+
+    leases = Leases(clean_db, seconds=1.5)  # renewed every 0.5 s
+    token = add(clean_db)
+    leases.claim(token, "h", "w")
+    with LeaseRenewer(leases, "w").holding(token):
+        time.sleep(4)  # several leases long
+        assert leases.requeue_expired() == []
+        assert clean_db.get_submission(token)["status_id"] == 2
+    time.sleep(2.5)  # no renewal once the job is over: the lease runs out
+    assert leases.requeue_expired() == [token]

@@ -108,8 +108,7 @@ class WorkLoop:
             worker.set_state(WorkerStatus.IDLE)
             beating.start()
             while not self.stopping.is_set():
-                token = self._take(keys=[self.queue.queue.key, worker.key, WORKERS_SUSPENDED],
-                                   args=[WorkerStatus.BUSY])
+                token = self._next(worker)
                 if token == SUSPENDED:
                     if self.burst or not self._sit_out_suspension(worker):
                         return
@@ -132,9 +131,17 @@ class WorkLoop:
             finally:
                 self._busy = False
 
+    def _next(self, worker: rq.Worker) -> bytes | int | None:
+        """The next token (the worker now marked busy), SUSPENDED, or None (no job waits).
+        A stop asked for meanwhile lets the worker judge the job it may be taking."""
+        self._busy = True
+        token = self._take(keys=[self.queue.queue.key, worker.key, WORKERS_SUSPENDED],
+                           args=[WorkerStatus.BUSY])
+        self._busy = isinstance(token, bytes)
+        return token
+
     def _perform(self, worker: rq.Worker, token: str) -> None:
         """Judge one submission the worker took (and was marked busy for)."""
-        self._busy = True
         started = time.monotonic()
         failed = False
         with self.queue.redis.pipeline(transaction=True) as pipe:
