@@ -59,7 +59,7 @@ def _read(path: Path | str) -> str:
         os.close(fd)
 
 
-def _keyed(path: Path) -> dict[str, int]:
+def _keyed(path: Path | str) -> dict[str, int]:
     """Parse 'key value' lines (memory.events, cpu.stat, pids.events, oom_control)."""
     out: dict[str, int] = {}
     for line in _read(path).splitlines():
@@ -122,7 +122,14 @@ class V1Cgroup(RunCgroup):
         self.paths = paths
         for path in paths.values():
             path.mkdir(exist_ok=True)
+        # The files a run reads and writes, as strings once: a supervisor polls some of them.
         self._procs_files = [str(p / "cgroup.procs") for p in paths.values()]
+        self._listed = str(paths["freezer"] / "cgroup.procs")
+        self._freezer = str(paths["freezer"] / "freezer.state")
+        self._cpu = str(paths["cpuacct"] / "cpuacct.usage")
+        self._peak = str(paths["memory"] / "memory.max_usage_in_bytes")
+        self._oom = str(paths["memory"] / "memory.oom_control")
+        self._pids_events = str(paths["pids"] / "pids.events")
 
     @classmethod
     def create(cls, paths: dict[str, Path], memory_bytes: int, pids_max: int) -> V1Cgroup:
@@ -147,31 +154,29 @@ class V1Cgroup(RunCgroup):
             _write(name, pid)
 
     def procs(self) -> list[int]:
-        return [int(x) for x in _read(self.paths["freezer"] / "cgroup.procs").split()]
+        return [int(x) for x in _read(self._listed).split()]
 
     def cpu_ns(self) -> int:
-        return int(_read(self.paths["cpuacct"] / "cpuacct.usage"))
+        return int(_read(self._cpu))
 
     def reset_peak(self) -> None:
-        _write(self.paths["memory"] / "memory.max_usage_in_bytes", 0)
+        _write(self._peak, 0)
 
     def stats(self) -> CgroupStats:
-        memory = self.paths["memory"]
         return CgroupStats(
             cpu_ns=self.cpu_ns(),
-            memory_peak_bytes=int(_read(memory / "memory.max_usage_in_bytes")),
-            oom_kills=_keyed(memory / "memory.oom_control").get("oom_kill", 0),
-            pids_refused=_keyed(self.paths["pids"] / "pids.events").get("max", 0),
+            memory_peak_bytes=int(_read(self._peak)),
+            oom_kills=_keyed(self._oom).get("oom_kill", 0),
+            pids_refused=_keyed(self._pids_events).get("max", 0),
         )
 
     def kill_all(self) -> None:
         # Freeze first so a fork bomb cannot outrun the kill loop; SIGKILL is delivered on thaw.
-        freezer = self.paths["freezer"] / "freezer.state"
         for _ in range(1000):
             pids = self.procs()
             if not pids:
                 return
-            _write(freezer, "FROZEN")
+            _write(self._freezer, "FROZEN")
             try:
                 for pid in pids:
                     try:
@@ -179,7 +184,7 @@ class V1Cgroup(RunCgroup):
                     except ProcessLookupError:
                         pass
             finally:  # never leave a frozen run behind: its processes could not even die
-                _write(freezer, "THAWED")
+                _write(self._freezer, "THAWED")
             time.sleep(0.001)
         raise CgroupError(f"processes of {self.paths['freezer']} survive SIGKILL")
 
