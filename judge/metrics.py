@@ -15,6 +15,7 @@ A Redis that is flushed resets the counters; Prometheus treats that as a counter
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -57,7 +58,7 @@ class HistogramSpec:
     def key(self) -> str:
         return KEY_PREFIX + self.name
 
-    @property
+    @functools.cached_property
     def bounds(self) -> tuple[str, ...]:
         """The ``le`` label of every bucket, ``+Inf`` last."""
         return tuple(map(floatToGoString, self.buckets)) + ("+Inf",)
