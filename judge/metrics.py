@@ -116,11 +116,11 @@ class Recorder:
 
     def observe(self, *observations: tuple[HistogramSpec, float],
                 pipe: redis.client.Pipeline | None = None) -> None:
-        """Record (histogram, seconds) pairs."""
+        """Record (histogram, seconds) pairs: a bucket's count and the sum (the exposition
+        derives the total count from the buckets)."""
         def add(into: redis.client.Pipeline) -> None:
             for spec, seconds in observations:
                 into.hincrby(spec.key, "le:" + spec.bucket_of(seconds), 1)
-                into.hincrby(spec.key, "count", 1)
                 into.hincrbyfloat(spec.key, "sum", seconds)
 
         self._record(", ".join(spec.name for spec, _ in observations), add, pipe)

@@ -107,18 +107,22 @@ class WorkLoop:
         try:
             worker.set_state(WorkerStatus.IDLE)
             beating.start()
+            taken = self._next(worker)
             while not self.stopping.is_set():
-                token = self._next(worker)
-                if token == SUSPENDED:
+                if isinstance(taken, bytes):
+                    taken = self._perform(worker, taken.decode())  # and what it took next
+                    continue
+                if taken == SUSPENDED:
                     if self.burst or not self._sit_out_suspension(worker):
                         return
-                elif token is not None:
-                    self._perform(worker, token.decode())
                 elif self.burst:
                     return
                 else:  # nothing waiting: block until a job comes (it stays in the queue)
                     self.queue.blocking.blmove(self.queue.queue.key, self.queue.queue.key,
                                                POLL_SECONDS, "LEFT", "LEFT")
+                taken = self._next(worker)
+            if isinstance(taken, bytes):  # taken with the last verdict, then asked to stop
+                self._give_back(worker, taken)
         finally:
             heartbeats.set()
             self._busy = True  # a signal now must not interrupt the unregistering
@@ -135,13 +139,25 @@ class WorkLoop:
         """The next token (the worker now marked busy), SUSPENDED, or None (no job waits).
         A stop asked for meanwhile lets the worker judge the job it may be taking."""
         self._busy = True
-        token = self._take(keys=[self.queue.queue.key, worker.key, WORKERS_SUSPENDED],
-                           args=[WorkerStatus.BUSY])
+        token = self._take(keys=self._take_keys(worker), args=[WorkerStatus.BUSY])
         self._busy = isinstance(token, bytes)
         return token
 
-    def _perform(self, worker: rq.Worker, token: str) -> None:
-        """Judge one submission the worker took (and was marked busy for)."""
+    def _take_keys(self, worker: rq.Worker) -> list[str]:
+        return [self.queue.queue.key, worker.key, WORKERS_SUSPENDED]
+
+    def _give_back(self, worker: rq.Worker, token: bytes) -> None:
+        """Return a job taken but not started to the head of the queue."""
+        with self.queue.redis.pipeline(transaction=True) as pipe:
+            pipe.lpush(self.queue.queue.key, token)
+            worker.set_state(WorkerStatus.IDLE, pipeline=pipe)
+            pipe.execute()
+        self._busy = False
+
+    def _perform(self, worker: rq.Worker, token: str) -> bytes | int | None:
+        """Judge one submission the worker took (and was marked busy for). Unless asked to
+        stop, the transaction that closes it also takes the next job (as `_next`, whose
+        result this returns), saving a round trip per job while jobs wait."""
         started = time.monotonic()
         failed = False
         with self.queue.redis.pipeline(transaction=True) as pipe:
@@ -157,11 +173,24 @@ class WorkLoop:
             else:
                 worker.increment_successful_job_count(pipeline=pipe)
             pipe.hincrbyfloat(worker.key, "total_working_time", time.monotonic() - started)
+            take_next = not self.stopping.is_set()
+            if take_next:  # the script by its hash; `_next` loads it first thing
+                pipe.evalsha(self._take.sha, 3, *self._take_keys(worker), WorkerStatus.BUSY)
+            replies: list = []
             try:
-                pipe.execute()
+                replies = pipe.execute(raise_on_error=False)
             finally:
-                self._busy = False
+                taken = replies.pop() if take_next and replies else None
+                self._busy = isinstance(taken, bytes)  # a job taken is a job held
                 self.between()
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        if isinstance(taken, redis.exceptions.NoScriptError):  # Redis lost its scripts
+            return self._next(worker)
+        if isinstance(taken, Exception):
+            raise taken
+        return taken
 
     def _suspended(self) -> bool:
         return bool(self.queue.redis.exists(WORKERS_SUSPENDED))

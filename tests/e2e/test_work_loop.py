@@ -84,6 +84,22 @@ def test_rq_suspend_pauses_the_worker_until_rq_resume(loop):
     wait_for(lambda: engine.get("/workers").json()[0]["idle"] == 1, "the worker idle again")
 
 
+def test_jobs_flow_on_when_redis_forgets_the_workers_script(loop):
+    """The transaction closing a job takes the next one with the script's hash; after a
+    SCRIPT FLUSH (a Redis restart does the same) that fails once and the worker loads it
+    again."""
+    engine, _, client = loop
+    first = engine.post({"source_code": "import time\ntime.sleep(1)\nprint(1)",
+                         "language_id": PY}).json()["token"]
+    wait_for(lambda: status(engine, first) == 2, "the first submission Processing")
+    client.script_flush()
+    second = engine.post({"source_code": "print(2)", "language_id": PY}).json()["token"]
+    wait_for(lambda: status(engine, second) == 3, "the second submission judged")
+    assert status(engine, first) == 3
+    (worker,) = rq_workers(engine, client)
+    assert worker.failed_job_count == 0
+
+
 def test_a_second_sigterm_stops_a_busy_worker_at_once_and_the_submission_is_judged_later(loop):
     engine, procs, client = loop
     token = engine.post({"source_code": "import time\ntime.sleep(4)\nprint('slept')",
