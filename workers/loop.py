@@ -7,11 +7,11 @@ hello worlds inside it. Our jobs need none of that: Postgres holds the submissio
 and lease (judge/leases.py) make a job taken twice harmless, and the reconciler queues again
 whatever a dead worker had taken. So this loop keeps RQ's formats (the API enqueues RQ jobs
 whose id is the token; `rq info` and GET /workers see these workers, their state and counts;
-`rq suspend` pauses them) and per job does two round trips: a script that, unless the workers
-are suspended, pops the token and marks the worker busy; after judging, one transaction with
-the job's completion signal and metrics, the job's hash dropped, and the worker marked idle
-with its counts. An idle worker blocks until a job comes, without taking it (BLMOVE of the
-queue onto itself), then takes it with the script.
+`rq suspend` pauses them) and per job needs one round trip while jobs wait: a script that,
+unless the workers are suspended, pops a token and marks the worker busy, runs at the end of
+the transaction that closes the previous job (its completion signal and metrics, its hash
+dropped, the worker marked idle with its counts). An idle worker blocks until a job comes,
+without taking it (BLMOVE of the queue onto itself), then takes it with the script.
 
 SIGTERM/SIGINT ask for a warm shutdown: an idle worker stops at once, a busy one finishes its
 submission first. A second signal stops it at once; the submission's lease then expires and the
