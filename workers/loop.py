@@ -35,7 +35,7 @@ from rq.worker import WorkerStatus
 from judge.queue import JobQueue
 
 log = logging.getLogger(__name__)
-POLL_SECONDS = 5  # longest blocking pop: how often an idle worker looks for a suspension
+POLL_SECONDS = 5  # longest wait for a job: how often an idle worker looks for a suspension
 HEARTBEAT_SECONDS = 60  # RQ forgets a worker silent for its worker_ttl (420 s)
 RETRY_MIN, RETRY_MAX = 0.5, 30.0  # seconds between attempts to reach Redis again
 
