@@ -37,6 +37,7 @@ from judge.queue import JobQueue
 log = logging.getLogger(__name__)
 POLL_SECONDS = 5  # longest wait for a job: how often an idle worker looks for a suspension
 HEARTBEAT_SECONDS = 60  # RQ forgets a worker silent for its worker_ttl (420 s)
+HEARTBEAT_TIMEOUT = 6  # the longest a heartbeat takes: one round trip on a 5 s client
 RETRY_MIN, RETRY_MAX = 0.5, 30.0  # seconds between attempts to reach Redis again
 
 # Take the next job unless the workers are suspended: the token, popped, with the worker
@@ -98,8 +99,12 @@ class WorkLoop:
 
     def _registered(self) -> None:
         """One registration (a fresh one after an outage: Redis may have come back empty)."""
-        worker = rq.Worker([self.queue.queue], connection=self.queue.redis,
+        # RQ raises the socket timeout of the client a worker object is given to suit its own
+        # long dequeue (to 415 s): give it the blocking client, meant for waits, then send
+        # what the object does through the ordinary client, whose commands give up in 5 s.
+        worker = rq.Worker([self.queue.queue], connection=self.queue.blocking,
                            name=f"{self.name}.{int(time.time())}")
+        worker.connection = self.queue.redis
         worker.register_birth()
         heartbeats = threading.Event()
         beating = threading.Thread(target=self._beat, args=(worker, heartbeats),
@@ -128,7 +133,7 @@ class WorkLoop:
             self._busy = True  # a signal now must not interrupt the unregistering
             try:
                 if beating.is_alive():
-                    beating.join()
+                    beating.join(HEARTBEAT_TIMEOUT)
                 worker.register_death()
             except redis.exceptions.RedisError:
                 pass  # Redis went away: its registry forgets the silent worker on its own

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from ..hostcheck import live_processes, mounted, run_cgroups
@@ -127,6 +128,24 @@ def test_submissions_accepted_while_redis_is_down_are_judged_when_it_returns(
         stop_engine(procs)
     assert len(finals) == 16
     assert [body["status"]["id"] for body in finals] == [3] * 16
+
+
+def test_sigterm_stops_a_worker_whose_redis_stopped_answering(database_url, storage,
+                                                              private_redis):
+    """A Redis that accepts connections but never answers (a frozen server; a network that
+    drops packets behaves the same): a stopped worker gives up on it instead of waiting for
+    as long as RQ would let a dequeue block (415 s)."""
+    redis_url, _, _ = private_redis
+    server = redis.Redis.from_url(redis_url).info("server")["process_id"]
+    engine, procs = start_engine(database_url, redis_url, FAST_RECOVERY, workers=1)
+    try:
+        assert engine.run({"source_code": "print(1)", "language_id": PY})["status"]["id"] == 3
+        os.kill(server, signal.SIGSTOP)
+        procs[1].send_signal(signal.SIGTERM)
+        assert procs[1].wait(60) == 0
+    finally:
+        os.kill(server, signal.SIGCONT)
+        stop_engine(procs)
 
 
 def _postgres_server(port: int, datadir: str):
