@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-
-from judge import logs
-from judge.config import Config
-from judge.sandbox import SandboxUnavailable
-
-from .worker import run_worker
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The kernel drops a signal that PID 1 (a container's worker) does not handle: until the
+    # work loop takes SIGTERM over for its warm shutdown, SIGTERM stops the start-up as Ctrl+C
+    # does, from before the engine's modules load. A box left half set up is swept by the next
+    # worker, as after a crash.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return _start(argv)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _start(argv: list[str] | None) -> int:
+    from judge import logs
+    from judge.config import Config
+    from judge.sandbox import SandboxUnavailable
+
+    from .worker import run_worker
+
     parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
     parser.add_argument("--burst", action="store_true", help="exit once the queue is empty")
     args = parser.parse_args(argv)
