@@ -177,7 +177,7 @@ def main() -> None:
     finally:
         stop_engine(procs)
     bare_rate, rate = statistics.median(bare_rates), statistics.median(rates)
-    shares = [judged / bare for judged, bare in zip(rates, bare_rates, strict=True)]
+    shares = [ours / theirs for ours, theirs in zip(rates, bare_rates, strict=True)]
     print(f"\n{args.count} Python 3 hello worlds, {cpus} CPUs, {args.rounds} rounds (a bare batch, "
           "then a judged one)\n")
     print("| | median per second | rounds |")

@@ -34,10 +34,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from psycopg_pool import PoolTimeout
-from rq.worker import WorkerStatus
-from rq.worker_registration import clean_worker_registry
 
 from .languages import Language
+from .queue import worker_counts
 from .statuses import Status
 from .storage import Storage
 
@@ -216,19 +215,17 @@ class EngineCollector(Collector):
     def _queue(self) -> Iterable[Metric]:
         """The queue and its workers. A job a worker took is being judged by it: the workers
         keep no registry of started jobs (workers/loop.py), so the busy workers count them."""
-        clean_worker_registry(self.queue)  # forget workers whose heartbeat stopped
-        states = [worker.get_state() for worker in rq.Worker.all(queue=self.queue)]
-        busy, suspended = states.count(WorkerStatus.BUSY), states.count(WorkerStatus.SUSPENDED)
+        counts = worker_counts(self.queue)
         jobs = GaugeMetricFamily("judge_queue_jobs", "Jobs in the RQ queue: waiting for a "
                                  "worker (queued) or taken by one (started)",
                                  labels=["queue", "state"])
         jobs.add_metric([self.queue.name, "queued"], self.queue.count)
-        jobs.add_metric([self.queue.name, "started"], busy)
+        jobs.add_metric([self.queue.name, "started"], counts.busy)
         yield jobs
         workers = GaugeMetricFamily("judge_workers", "Live judging workers on the queue, by "
                                     "state", labels=["queue", "state"])
-        for state, count in (("busy", busy), ("idle", len(states) - busy - suspended),
-                             ("suspended", suspended)):
+        for state, count in (("busy", counts.busy), ("idle", counts.idle),
+                             ("suspended", counts.suspended)):
             workers.add_metric([self.queue.name, state], count)
         yield workers
 

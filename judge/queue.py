@@ -12,6 +12,7 @@ is stored.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import redis
 import rq
@@ -22,6 +23,30 @@ JOB_FUNCTION = "workers.jobs.judge_submission"  # resolved by RQ inside the work
 JOB_TIMEOUT = 3600  # seconds; the sandbox limits end every run long before
 DONE_KEY = "judge:done:{token}"
 DONE_TTL = 600  # a signal nobody waits for disappears
+
+
+@dataclass(frozen=True)
+class WorkerCounts:
+    """The live workers on one queue, by state, and the jobs they failed."""
+
+    live: int
+    busy: int
+    suspended: int
+    failed: int
+
+    @property
+    def idle(self) -> int:
+        return self.live - self.busy - self.suspended
+
+
+def worker_counts(queue: rq.Queue) -> WorkerCounts:
+    """Counted after pruning the dead (RQ forgets a worker whose heartbeat stopped)."""
+    clean_worker_registry(queue)
+    workers = rq.Worker.all(queue=queue)
+    states = [worker.get_state() for worker in workers]
+    return WorkerCounts(live=len(workers), busy=states.count(WorkerStatus.BUSY),
+                        suspended=states.count(WorkerStatus.SUSPENDED),
+                        failed=sum(worker.failed_job_count for worker in workers))
 
 
 class JobQueue:
@@ -94,15 +119,10 @@ class JobQueue:
                                  if queue.name != self.name]
         summary: list[dict[str, int | str]] = []
         for queue in queues:
-            clean_worker_registry(queue)
-            workers = rq.Worker.all(queue=queue)
-            states = [worker.get_state() for worker in workers]
-            working = states.count(WorkerStatus.BUSY)
-            paused = states.count(WorkerStatus.SUSPENDED)
-            summary.append({"queue": queue.name, "size": queue.count, "available": len(workers),
-                            "idle": len(workers) - working - paused, "working": working,
-                            "paused": paused,
-                            "failed": sum(worker.failed_job_count for worker in workers)})
+            counts = worker_counts(queue)
+            summary.append({"queue": queue.name, "size": queue.count, "available": counts.live,
+                            "idle": counts.idle, "working": counts.busy,
+                            "paused": counts.suspended, "failed": counts.failed})
         return summary
 
     def close(self) -> None:
