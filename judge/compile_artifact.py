@@ -16,7 +16,6 @@ import os
 import struct
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .sandbox import Outcome
 
@@ -134,15 +133,3 @@ def _check_entry(rel: str, mode: int, kind: int, directories: set[str]) -> None:
     if rel in directories or kind > 1 or mode & ~0o777:
         raise ArtifactError(f"bad entry {rel!r} (kind {kind}, mode {mode:o})")
 
-
-def plain_tree(root: Path) -> bool:
-    """True if everything under `root` is a regular file or a directory: Box.snapshot skips
-    symlinks, FIFOs and sockets, so a box holding one cannot be reproduced from a snapshot."""
-    with os.scandir(root) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                if not plain_tree(Path(entry.path)):
-                    return False
-            elif not entry.is_file(follow_symlinks=False):
-                return False
-    return True

@@ -47,7 +47,6 @@ from .compile_artifact import (
     Entries,
     decode,
     parse,
-    plain_tree,
     serialize,
 )
 from .config import Config
@@ -361,15 +360,12 @@ class Flight:
         entries: Entries = []
         try:
             if compiled.outcome is Outcome.OK:
-                # A box on disk may hold a symlink, FIFO...: a snapshot would not reproduce it.
-                # (The docker backend's in-memory box keeps only files and directories.)
-                if isinstance(box, Box) and not plain_tree(box.path):
-                    return
-                entries = box.snapshot(cache.max_artifact)
+                # Strict: a box holding a symlink, FIFO... cannot be reproduced from a snapshot.
+                entries = box.snapshot(cache.max_artifact, strict=True)
             self.published = cache.put(self.key, Artifact(compiled.outcome, compiled.stdout,
                                                           entries))
         except BoxError:
-            pass  # too big to cache
+            pass  # too big to cache, or not only files and directories
         except Exception as e:  # storing is an optimisation: judging goes on without it
             log.warning("compile cache: cannot store %s: %s", self.key, e)
 

@@ -40,7 +40,6 @@ ARCHIVE = "additional_files.zip"
 # unzip never overwrites (-n): the source file and our scripts, written first, win. The archive
 # goes away afterwards so that programs see only its contents.
 EXTRACT = ("/bin/sh", "-c", 'unzip -n -qq "$0"; rm -f "$0"', ARCHIVE)
-SNAPSHOT_MAX_BYTES = 256 * 1024 * 1024
 COMPILE_TIMEOUT_OUTPUT = b"Compilation time limit exceeded."
 MILLI = Decimal("0.001")
 
@@ -95,11 +94,11 @@ class Pipeline:
                       stack_kb=c.max_stack_limit, processes=c.max_max_processes_and_or_threads,
                       file_size_kb=c.max_extract_size, output_bytes=64 * 1024)
 
-    @staticmethod
-    def run_limits(row: dict[str, Any], language: Language | None = None) -> Limits:
+    def run_limits(self, row: dict[str, Any], language: Language | None = None) -> Limits:
         """The submission's limits. A runtime that reserves far more address space than it
         uses (JVM, V8, BEAM...) cannot live under a per-process address-space limit, so for
-        it the memory limit stays the cgroup's total even in per-process mode."""
+        it the memory limit stays the cgroup's total even in per-process mode. In per-process
+        mode the processes together never get more than MAX_MEMORY_LIMIT."""
         per_process_memory = bool(row["enable_per_process_and_thread_memory_limit"])
         if language is not None and language.reserves_address_space:
             per_process_memory = False
@@ -110,6 +109,7 @@ class Pipeline:
             file_size_kb=row["max_file_size"], output_bytes=max(row["max_file_size"], 1) * 1024,
             per_process_time=bool(row["enable_per_process_and_thread_time_limit"]),
             per_process_memory=per_process_memory,
+            memory_ceiling_kb=self.config.max_memory_limit,
         )
 
     # -- steps -----------------------------------------------------------------------------
@@ -216,12 +216,13 @@ class Pipeline:
                     "memory": None, "exit_code": None, "exit_signal": None, "message": None,
                     "finished_at": _now()}
         runs = max(int(row["number_of_runs"]), 1)
-        snapshot = self.sandbox.box.snapshot(SNAPSHOT_MAX_BYTES) if runs > 1 else None
+        box = self.sandbox.box
+        snapshot = box.snapshot(box.size_kb * 1024) if runs > 1 else None  # cannot be over
         outcomes: list[RunOutcome] = []
         for i in range(runs):
             if i:
-                self.sandbox.box.reset()
-                self.sandbox.box.restore(snapshot)
+                box.reset()
+                box.restore(snapshot)
             outcomes.append(self._run_once(row, language))
             if outcomes[-1].status is not Status.ACCEPTED:
                 break

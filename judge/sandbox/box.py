@@ -179,58 +179,56 @@ class Box:
         finally:
             os.close(dfd)
 
-    def snapshot(self, max_bytes: int) -> list[tuple[str, int, bytes | None]]:
+    def held_bytes(self) -> int:
+        """What the box's tmpfs holds (pages in memory): a run's memory limit counts it."""
+        st = os.statvfs(self.path)
+        return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+    def snapshot(self, max_bytes: int, strict: bool = False
+                 ) -> list[tuple[str, int, bytes | None]]:
         """The box's regular files and directories as (relative path, mode, bytes or None for a
-        directory), walked without following symlinks; symlinks, FIFOs and sockets are
-        skipped. Raises BoxError past `max_bytes` in total."""
+        directory), every directory listed before what it holds. Walked one level at a time
+        without following symlinks and without recursion (a program may nest directories as
+        deep as the box's inodes allow). Symlinks, FIFOs and sockets are skipped, or with
+        `strict` refused (BoxError); so is more than `max_bytes` in total."""
         entries: list[tuple[str, int, bytes | None]] = []
         total = 0
-
-        def walk(dfd: int, prefix: str) -> None:
-            nonlocal total
-            for entry in sorted(os.listdir(dfd)):
-                st = os.stat(entry, dir_fd=dfd, follow_symlinks=False)
-                rel = prefix + entry
-                if stat.S_ISDIR(st.st_mode):
-                    entries.append((rel, stat.S_IMODE(st.st_mode), None))
-                    sub = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-                                  | os.O_CLOEXEC, dir_fd=dfd)
-                    try:
-                        walk(sub, rel + "/")
-                    finally:
-                        os.close(sub)
-                elif stat.S_ISREG(st.st_mode):
-                    total += st.st_size
-                    if total > max_bytes:
-                        raise BoxError(f"the box holds more than {max_bytes} bytes")
-                    fd = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-                    try:
-                        data = os.read(fd, st.st_size + 1)
-                    finally:
-                        os.close(fd)
-                    entries.append((rel, stat.S_IMODE(st.st_mode), data[:st.st_size]))
-
-        dfd = self._dir_fd()
-        try:
-            walk(dfd, "")
-        finally:
-            os.close(dfd)
+        pending: list[list[str]] = [[]]  # directories still to list, depth first
+        with _Cursor(self._dir_fd()) as cursor:
+            while pending:
+                parts = pending.pop()
+                cursor.move(parts)
+                subdirectories = []
+                for name in sorted(os.listdir(cursor.fd)):
+                    st = os.stat(name, dir_fd=cursor.fd, follow_symlinks=False)
+                    rel = "/".join([*parts, name])
+                    if stat.S_ISDIR(st.st_mode):
+                        entries.append((rel, stat.S_IMODE(st.st_mode), None))
+                        subdirectories.append([*parts, name])
+                    elif stat.S_ISREG(st.st_mode):
+                        total += st.st_size
+                        if total > max_bytes:
+                            raise BoxError(f"the box holds more than {max_bytes} bytes")
+                        data = _read_regular(cursor.fd, name, st.st_size)
+                        entries.append((rel, stat.S_IMODE(st.st_mode), data))
+                    elif strict:
+                        raise BoxError(f"{rel!r} is neither a file nor a directory")
+                pending.extend(reversed(subdirectories))
         return entries
 
     def restore(self, entries: list[tuple[str, int, bytes | None]]) -> None:
         """Recreate a snapshot in a freshly reset box (parents come before children)."""
-        dfd = self._dir_fd()
-        try:
+        with _Cursor(self._dir_fd()) as cursor:
             for rel, mode, data in entries:
-                if data is None:
-                    self.fresh = False
-                    os.mkdir(rel, mode, dir_fd=dfd)
-                    os.chown(rel, self.uid, self.uid, dir_fd=dfd, follow_symlinks=False)
-                    os.chmod(rel, mode, dir_fd=dfd)
+                *parent, name = rel.split("/")
+                cursor.move(parent)
+                if data is not None:
+                    self._create(cursor.fd, name, data, mode)
                     continue
-                self._create(dfd, rel, data, mode)
-        finally:
-            os.close(dfd)
+                self.fresh = False
+                os.mkdir(name, mode, dir_fd=cursor.fd)
+                os.chown(name, self.uid, self.uid, dir_fd=cursor.fd, follow_symlinks=False)
+                os.chmod(name, mode, dir_fd=cursor.fd)
 
     def exists(self, name: str) -> bool:
         dfd = self._dir_fd()
@@ -241,3 +239,45 @@ class Box:
             return False
         finally:
             os.close(dfd)
+
+
+def _read_regular(dfd: int, name: str, size: int) -> bytes:
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+    try:
+        return os.read(fd, size + 1)[:size]
+    finally:
+        os.close(fd)
+
+
+class _Cursor:
+    """One directory fd that moves through the box a level at a time (a plain name down, ".."
+    up), so that no path longer than a name is ever resolved, however deep the tree. Used only
+    while no run is alive: nothing changes under it."""
+
+    def __init__(self, root_fd: int):
+        self.fd = root_fd
+        self.parts: list[str] = []
+
+    def move(self, parts: list[str]) -> None:
+        common = 0
+        while (common < min(len(parts), len(self.parts))
+               and parts[common] == self.parts[common]):
+            common += 1
+        while len(self.parts) > common:
+            self._step("..")
+            self.parts.pop()
+        for name in parts[common:]:
+            self._step(name)
+            self.parts.append(name)
+
+    def _step(self, name: str) -> None:
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     dir_fd=self.fd)
+        os.close(self.fd)
+        self.fd = fd
+
+    def __enter__(self) -> _Cursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)

@@ -1,14 +1,21 @@
 """The bubblewrap command line of one run: namespaces, mounts, environment, the release gate.
 
 Inside the sandbox the program sees a read-only /usr (and the merged-/usr symlinks), a few
-read-only /etc paths toolchains need, its own /proc, a minimal /dev, private tmpfs /tmp and
-/dev/shm, and the box at /box (its working directory). Everything else of the host is absent.
-bwrap itself runs as the box's unprivileged uid, so the user namespace maps the sandbox uid to
-that uid on the host (never to root).
+read-only /etc paths toolchains need, its own /proc with the kernel's host details masked, a
+read-only /dev holding only the device nodes programs use, private tmpfs /tmp and /dev/shm, and
+the box at /box (its working directory). Everything else of the host is absent. bwrap itself
+runs as the box's unprivileged uid, so the user namespace maps the sandbox uid to that uid on
+the host (never to root).
+
+The only places a program can write are SESSION_SCRATCH: a warm session (zygote.py) empties
+RUN_SCRATCH before every run and all of SESSION_SCRATCH between submissions, so nothing of one
+submission reaches the next (tests/sandbox/test_isolation.py enumerates the writable mounts
+from inside a box and fails on any other).
 """
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import shutil
@@ -28,12 +35,31 @@ DEFAULT_ETC_PATHS = (
     "/etc/nsswitch.conf", "/etc/localtime", "/etc/mime.types",
 )  # fmt: skip
 
+# Where a program can write: the box (kept across the runs of one submission) and the per-run
+# scratch directories. Every other mount is read-only or a device node.
+BOX_DIR = "/box"
+RUN_SCRATCH = ("/tmp", "/dev/shm")
+SESSION_SCRATCH = (BOX_DIR, *RUN_SCRATCH)
+
+# /dev is a small read-only tmpfs holding these host device nodes (those the host has) and
+# links; bwrap's own --dev would give a writable /dev, shared by a session's runs.
+DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"))
+DEV_BYTES = 64 * 1024
+# Host details under /proc masked as Docker masks them by default, plus the kernel's command
+# line: files behind an unreadable node, directories behind an empty read-only tmpfs.
+PROC_MASKED = ("/proc/cmdline", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+               "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+               "/proc/sysrq-trigger", "/proc/acpi", "/proc/asound", "/proc/scsi")
+
 # File descriptors the supervisor hands to bwrap, at fixed numbers (dash only knows 0-9).
 READY_FD, GO_FD, SECCOMP_FD, PASSWD_FD, GROUP_FD = 3, 4, 5, 6, 7
 CHILD_FDS = (READY_FD, GO_FD, SECCOMP_FD, PASSWD_FD, GROUP_FD)
-# A zygote sandbox (zygote.py) gets its control socket instead of the gate's two pipes.
-CONTROL_FD = 3
-ZYGOTE_FDS = (CONTROL_FD, SECCOMP_FD, PASSWD_FD, GROUP_FD)
+# A zygote sandbox (zygote.py) gets its control socket instead of the gate's two pipes, and
+# its binary as a memfd copied into the sandbox (no host path of it shows in mountinfo).
+CONTROL_FD, ZYGOTE_BINARY_FD = 3, 8
+ZYGOTE_FDS = (CONTROL_FD, SECCOMP_FD, PASSWD_FD, GROUP_FD, ZYGOTE_BINARY_FD)
 ZYGOTE_PATH = "/run/judge-zygote"  # where the zygote binary appears inside the sandbox
 # Only for runs with networking: bwrap reports the sandbox's pid on INFO_FD (the supervisor
 # attaches the network to that pid's namespace), and /etc/resolv.conf and /etc/hosts come
@@ -52,9 +78,12 @@ def gated(program: Iterable[str]) -> list[str]:
     return ["/bin/sh", "-c", GATE, "judge-gate", *program]
 
 
-def zygote(binary: str) -> tuple[list[str], list[str]]:
-    """(extra options, command) of a sandbox whose PID 1 is the zygote at host path `binary`."""
-    return ["--as-pid-1", "--ro-bind", binary, ZYGOTE_PATH], [ZYGOTE_PATH]
+def zygote() -> tuple[list[str], list[str]]:
+    """(extra options, command) of a sandbox whose PID 1 is the zygote binary handed over on
+    ZYGOTE_BINARY_FD. Its arguments name what it empties: the box between submissions, the
+    other scratch directories before every run too."""
+    return (["--as-pid-1", "--perms", "0555", "--ro-bind-data", str(ZYGOTE_BINARY_FD),
+             ZYGOTE_PATH], [ZYGOTE_PATH, *SESSION_SCRATCH])
 
 
 def bwrap_binary() -> str | None:
@@ -71,6 +100,24 @@ def _root_links() -> list[str]:
         elif os.path.isdir(host):
             args += ["--ro-bind", host, host]
     return args
+
+
+@functools.cache
+def dev_and_proc() -> tuple[str, ...]:
+    """bwrap options for /dev (before /dev/shm is mounted in it) and the /proc masks, for what
+    this host has."""
+    a = ["--perms", "0755", "--size", str(DEV_BYTES), "--tmpfs", "/dev"]
+    for name in DEV_NODES:
+        if os.path.exists(f"/dev/{name}"):
+            a += ["--dev-bind", f"/dev/{name}", f"/dev/{name}"]
+    for name, target in DEV_LINKS:
+        a += ["--symlink", target, f"/dev/{name}"]
+    for path in PROC_MASKED:
+        if os.path.isdir(path):
+            a += ["--perms", "0555", "--size", "4096", "--tmpfs", path, "--remount-ro", path]
+        elif os.path.exists(path):
+            a += ["--ro-bind", "/dev/null", path]
+    return tuple(a)
 
 
 def etc_paths(patterns: Iterable[str] = DEFAULT_ETC_PATHS) -> list[str]:
@@ -110,10 +157,10 @@ def argv(*, bwrap: str, box_path: str, uid: int, command: Iterable[str], tmp_byt
               "--ro-bind-data", str(HOSTS_FD), "/etc/hosts"]
     a += ["--ro-bind-data", str(PASSWD_FD), "/etc/passwd",
           "--ro-bind-data", str(GROUP_FD), "/etc/group",
-          "--proc", "/proc", "--dev", "/dev",
+          "--proc", "/proc", *dev_and_proc(),
           "--size", str(tmp_bytes), "--tmpfs", "/tmp",
-          "--size", str(tmp_bytes), "--tmpfs", "/dev/shm",
-          "--bind", box_path, "/box", "--chdir", "/box",
+          "--size", str(tmp_bytes), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
+          "--bind", box_path, BOX_DIR, "--chdir", BOX_DIR,
           "--remount-ro", "/",  # the skeleton root bwrap builds would otherwise be writable
           "--clearenv"]
     for key, value in env:

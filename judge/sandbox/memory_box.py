@@ -74,7 +74,9 @@ class MemoryBox:
     def exists(self, name: str) -> bool:
         return name in self._files
 
-    def snapshot(self, max_bytes: int) -> Entries:
+    def snapshot(self, max_bytes: int, strict: bool = False) -> Entries:
+        """Box.snapshot's list; `strict` changes nothing: only files and directories live
+        here."""
         self._usable()
         if self.total_bytes() > max_bytes:
             raise BoxError(f"the box holds more than {max_bytes} bytes")

@@ -94,9 +94,11 @@ def rlimits(limits: Limits) -> list[tuple[int, tuple[int, int]]]:
 
 def cgroup_memory_bytes(limits: Limits) -> int:
     """Per-process memory mode limits each process's address space; the cgroup then only
-    keeps the run as a whole from taking the machine."""
+    keeps the run as a whole from taking the machine: memory_limit for each process, up to 16
+    of them, and never more than the ceiling (MAX_MEMORY_LIMIT)."""
     if limits.per_process_memory:
-        return limits.memory_kb * 1024 * min(limits.processes, 16)
+        total = limits.memory_kb * min(limits.processes, 16)
+        return min(total, max(limits.memory_kb, limits.memory_ceiling_kb)) * 1024
     return limits.memory_kb * 1024
 
 
@@ -195,10 +197,16 @@ class NativeSandbox:
     def run(self, spec: RunSpec) -> RunResult:
         self._reap_strays()  # the previous run's pid-1 has exited by now
         limits = spec.limits
+        # The box's files are in memory (tmpfs), charged to whichever step wrote them (the
+        # compile step's cgroup is gone by now): they count against this run's limit.
+        held = self.box.held_bytes()
+        room = cgroup_memory_bytes(limits) - held
+        if room <= 0:
+            return RunResult(Outcome.MEMORY_LIMIT, memory_kb=held // 1024, signal=signal.SIGKILL,
+                             message=_MESSAGES[Outcome.MEMORY_LIMIT])
         name = f"{self.box.cgroup_prefix}{os.getpid()}-{next(self._seq)}"
         try:
-            group = self.hierarchy.create(name, cgroup_memory_bytes(limits),
-                                          limits.processes + PIDS_OVERHEAD)
+            group = self.hierarchy.create(name, room, limits.processes + PIDS_OVERHEAD)
         except OSError as e:
             return RunResult(Outcome.INTERNAL_ERROR, message=f"cannot create cgroup: {e}")
         try:
@@ -210,7 +218,7 @@ class NativeSandbox:
             else:
                 launch = self._launch_in_zygote(spec, group, ro_paths)
             try:
-                return self._supervise_run(spec, group, launch)
+                return self._supervise_run(spec, group, launch, held)
             finally:
                 launch.close()
         except ZygoteError as e:
@@ -244,6 +252,12 @@ class NativeSandbox:
                 return
 
     # -- launching -------------------------------------------------------------------------
+
+    def _own_pipes(self, streams: dict[int, bytearray]) -> None:
+        """The output pipes belong to the box uid, so that the program may open them again
+        through /dev/stdout and /dev/stderr (/proc/self/fd), as it could a file in Judge0."""
+        for fd in streams:
+            os.fchown(fd, self.box.uid, self.box.uid)
 
     def _stdin_fd(self, stdin: bytes | Path | None) -> int:
         if stdin is None:
@@ -333,6 +347,7 @@ class NativeSandbox:
         streams = {os.dup(proc.stdout.fileno()): bytearray()}
         if proc.stderr is not None:
             streams[os.dup(proc.stderr.fileno())] = bytearray()
+        self._own_pipes(streams)
         launch = _Launch(os.pidfd_open(proc.pid), go_w, streams, proc.wait,
                          fds=[fd for fd in (ready_r, info_r) if fd is not None])
         launch.cleanup.append(lambda: _close_pipes(proc))
@@ -367,6 +382,7 @@ class NativeSandbox:
         streams = {out_r: bytearray()}
         if err_r is not None:
             streams[err_r] = bytearray()
+        self._own_pipes(streams)
         try:
             stdin = self._stdin_fd(spec.stdin)
             try:
@@ -402,19 +418,21 @@ class NativeSandbox:
         if zyg is not None:
             return zyg
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        image = _memfd("judge-zygote", self._zygote_binary.read_bytes())
         try:
-            extra, command = bwrap.zygote(str(self._zygote_binary))
+            extra, command = bwrap.zygote()
             with open(os.devnull, "rb+") as null:
                 proc = self._spawn_bwrap(
                     command=command, extra=extra, ro_paths=ro_paths, env=dict(bwrap.BASE_ENV),
-                    network_on=False, hand_over=[theirs.fileno()], targets=bwrap.ZYGOTE_FDS,
-                    group=None, limit_calls=zygote.RLIMITS, stdin=null.fileno(),
-                    stdout=null.fileno(), stderr=subprocess.PIPE)
+                    network_on=False, hand_over=[theirs.fileno(), image],
+                    targets=bwrap.ZYGOTE_FDS, group=None, limit_calls=zygote.RLIMITS,
+                    stdin=null.fileno(), stdout=null.fileno(), stderr=subprocess.PIPE)
         except BaseException:
             ours.close()
             raise
         finally:
             theirs.close()
+            os.close(image)
         zyg = Zygote(proc, ours, self.box.generation, ro_paths)
         try:
             zyg.wait_ready(SETUP_TIMEOUT)
@@ -443,7 +461,10 @@ class NativeSandbox:
 
     # -- supervising -----------------------------------------------------------------------
 
-    def _supervise_run(self, spec: RunSpec, group: RunCgroup, launch: _Launch) -> RunResult:
+    def _supervise_run(self, spec: RunSpec, group: RunCgroup, launch: _Launch,
+                       held: int) -> RunResult:
+        """Release the program and follow it to its end. Its memory is the cgroup's peak plus
+        the box's files it found (`held` bytes)."""
         limits = spec.limits
         base_cpu = group.cpu_ns()
         group.reset_peak()
@@ -461,7 +482,7 @@ class NativeSandbox:
             Outcome.OK,
             cpu_time=max(0, stats.cpu_ns - base_cpu) / 1e9,
             wall_time=end - start,
-            memory_kb=stats.memory_peak_bytes // 1024,
+            memory_kb=(stats.memory_peak_bytes + held) // 1024,
             stdout=bytes(stdout),
             stderr=bytes(stderr[0]) if stderr else b"",
         )

@@ -41,6 +41,7 @@ class Limits:
     open_files: int = 256
     per_process_time: bool = False  # CPU limit per process (RLIMIT_CPU) instead of the total
     per_process_memory: bool = False  # address-space limit per process instead of the total
+    memory_ceiling_kb: int = 512_000  # per-process mode: the most all processes may hold
 
     @property
     def cpu_kill_after(self) -> float:

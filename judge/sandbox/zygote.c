@@ -13,11 +13,12 @@
  *   zygote -> supervisor  {'F', errno} the request was refused or fork failed, or
  *                         {'X', wait status} when the run's first process ended
  *   supervisor -> zygote  the 4 bytes "jzyC" (no fds): make the session new for the next
- *                         submission: /box, /tmp and /dev/shm emptied and given back their
- *                         first modes without extended attributes, SysV IPC objects removed
+ *                         submission: every scratch directory emptied and given back its
+ *                         first mode without extended attributes, SysV IPC objects removed
  *   zygote -> supervisor  {'C', 0} done
- * Before each run it empties /tmp and /dev/shm and removes SysV IPC objects: what one run
- * leaves there, the next does not see.
+ * Its arguments are the scratch directories, the only places a run can write (bwrap.py): the
+ * first is the box, kept across the runs of a submission; the others are emptied before every
+ * run too, with the SysV IPC objects: what one run leaves there, the next does not see.
  * The run's process writes one byte on `report` (the kernel attaches its pid, translated into
  * the supervisor's pid namespace), then waits for the go byte, so the supervisor can put it in
  * the run's cgroup before it does anything billable.
@@ -132,20 +133,29 @@ static void empty_dir(const char *path) {
     close(top);
 }
 
-/* A directory the runs may write, and its mode when the session began. */
+/* A directory the runs may write (the arguments), and its mode when the session began. */
+#define MAX_SCRATCH 8
 struct scratch { const char *path; mode_t mode; };
-static struct scratch scratch[] = { { "/box", 0 }, { "/tmp", 0 }, { "/dev/shm", 0 } };
-#define NSCRATCH (sizeof scratch / sizeof scratch[0])
+static struct scratch scratch[MAX_SCRATCH];
+static int nscratch;
 
-static void remember_modes(void) {
+static void remember_scratch(int argc, char **argv) {
     struct stat st;
-    for (size_t i = 0; i < NSCRATCH; i++)
-        scratch[i].mode = stat(scratch[i].path, &st) == 0 ? st.st_mode & 07777 : 0755;
+    for (int i = 1; i < argc && nscratch < MAX_SCRATCH; i++, nscratch++) {
+        scratch[nscratch].path = argv[i];
+        scratch[nscratch].mode = stat(argv[i], &st) == 0 ? st.st_mode & 07777 : 0755;
+    }
+}
+
+/* Before every run: the scratch directories but the box (the first) emptied. */
+static void clean_run(void) {
+    for (int i = 1; i < nscratch; i++) empty_dir(scratch[i].path);
+    remove_ipc_objects();
 }
 
 /* Between submissions: nothing of the last one stays (its processes are dead already). */
 static void clean_session(void) {
-    for (size_t i = 0; i < NSCRATCH; i++) {
+    for (int i = 0; i < nscratch; i++) {
         const char *path = scratch[i].path;
         chmod(path, 0700);
         empty_dir(path);
@@ -220,9 +230,9 @@ static int parse(size_t len, struct request **req, struct rlimit_req **rls, char
     return 0;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    remember_modes();
+    remember_scratch(argc, argv);
     reply('Z', 0);
     for (;;) {
         reap_orphans();
@@ -257,9 +267,7 @@ int main(void) {
             reply('F', err);
             continue;
         }
-        empty_dir("/tmp");
-        empty_dir("/dev/shm");
-        remove_ipc_objects();
+        clean_run();
         pid_t pid = fork();
         if (pid == 0) run(argv, envp, rls, req->nrl, fds);
         int fork_errno = errno;

@@ -5,10 +5,11 @@ mounts every time.
 A session is bound to the box's tmpfs (Box.generation): compiling and every run of a
 submission share it, as they share the box's files. Every run still gets its own cgroup
 (limits and measurements), its own rlimits, its own stdio, a SIGKILL of everything it left
-behind, an empty /tmp and /dev/shm and no SysV IPC objects of earlier runs (POSIX message
-queues are refused: RLIMIT_MSGQUEUE 0). Between submissions (NativeSandbox.prepare) the zygote
-empties /box too and restores the modes and extended attributes of /box, /tmp and /dev/shm,
-so the next submission finds what a new sandbox would hold; after SESSION_SUBMISSIONS, or any
+behind, empty scratch directories (bwrap.RUN_SCRATCH: /tmp, /dev/shm) and no SysV IPC objects
+of earlier runs (POSIX message queues are refused: RLIMIT_MSGQUEUE 0). Between submissions
+(NativeSandbox.prepare) the zygote empties the box too and restores the modes and extended
+attributes of every directory of bwrap.SESSION_SCRATCH, the only places a run can write, so
+the next submission finds what a new sandbox would hold; after SESSION_SUBMISSIONS, or any
 failure, the session is replaced by a new sandbox on a new tmpfs.
 
 The zygote binary is compiled from zygote.c with the host's C compiler the first time a
@@ -157,7 +158,7 @@ class Zygote:
         raise ZygoteError("the zygote did not start the run in time")
 
     def clean(self, timeout: float) -> None:
-        """Make the session new for the next submission (zygote.c: /box, /tmp, /dev/shm
+        """Make the session new for the next submission (zygote.c: the scratch directories
         emptied, their modes restored, SysV IPC removed); its runs must all be over."""
         self.control.send(CLEAN)
         kind, _ = self._reply(timeout)

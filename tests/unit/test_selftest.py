@@ -14,6 +14,7 @@ from judge.config import Config
 from judge.language_cli import debian_packages, table_row
 from judge.languages import Language, LanguageCatalog, LanguageFileError, SelfTest
 from judge.pipeline import Pipeline
+from judge.sandbox.native import cgroup_memory_bytes
 from judge.selftest import (
     HELLO,
     RUNTIME_ERROR,
@@ -76,8 +77,20 @@ class TestLanguageRecords:
             self, catalog, config):
         row = submission_row(config, source="x", stdin=None)
         row["enable_per_process_and_thread_memory_limit"] = True
-        assert Pipeline.run_limits(row, catalog.get(50)).per_process_memory
-        assert not Pipeline.run_limits(row, catalog.get(62)).per_process_memory
+        pipeline = Pipeline(None, config)
+        assert pipeline.run_limits(row, catalog.get(50)).per_process_memory
+        assert not pipeline.run_limits(row, catalog.get(62)).per_process_memory
+
+    def test_per_process_memory_mode_caps_the_whole_run_at_max_memory_limit(
+            self, catalog, config):
+        row = submission_row(config, source="x", stdin=None)
+        row.update(enable_per_process_and_thread_memory_limit=True, memory_limit=512000,
+                   max_processes_and_or_threads=60)
+        limits = Pipeline(None, config).run_limits(row, catalog.get(50))
+        assert cgroup_memory_bytes(limits) == config.max_memory_limit * 1024  # not 16 x 512 MB
+        row["memory_limit"] = 16000
+        limits = Pipeline(None, config).run_limits(row, catalog.get(50))
+        assert cgroup_memory_bytes(limits) == 16 * 16000 * 1024
 
 
 class TestRows:
