@@ -40,6 +40,7 @@ DNS = "10.0.2.3"  # slirp4netns's forwarder to the host's resolver
 SETUP_TIMEOUT = 5.0
 NS_GET_USERNS = 0xB701  # ioctl: the user namespace that owns a namespace
 PR_SET_PDEATHSIG = 1
+CLONE_NEWNS, MS_REC, MS_PRIVATE = 0x20000, 0x4000, 1 << 18
 
 # IPv4 ranges a program must never reach (RFC 6890 special-purpose, plus multicast).
 BLOCKED_IPV4 = (
@@ -52,6 +53,7 @@ RESOLV_CONF = f"nameserver {DNS}\n".encode()
 HOSTS = b"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = (ctypes.c_char_p,) * 3 + (ctypes.c_ulong, ctypes.c_char_p)
 
 
 class NetworkError(RuntimeError):
@@ -178,7 +180,7 @@ def _start_slirp(pid: int, netns: str, timeout: float) -> Uplink:
     try:
         process = subprocess.Popen(argv, pass_fds=(ready_w, exit_r, userns_fd),
                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                   preexec_fn=_die_with_parent)
+                                   preexec_fn=_slirp_preexec)
     except OSError as e:
         for fd in (ready_r, exit_w, log):
             os.close(fd)
@@ -210,5 +212,12 @@ def _read_log(fd: int) -> str:
     return " / ".join(line for line in lines if "experimental" not in line)
 
 
-def _die_with_parent() -> None:
+def _slirp_preexec() -> None:
+    """slirp4netns dies with us, and starts in a mount namespace of its own whose mounts
+    propagate nowhere: its sandbox makes only `/` private (not recursively) before detaching
+    the old root, and on a host whose mounts are shared (every systemd host) that detach
+    would unmount the host's /sys/fs/cgroup, /dev/mqueue... (tests/sandbox/test_network.py)."""
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if (_libc.unshare(CLONE_NEWNS) != 0
+            or _libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0):
+        os._exit(126)  # never run it where its unmounts could reach the host

@@ -14,15 +14,21 @@ import ipaddress
 import json
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from judge.sandbox import Limits, Outcome, RunSpec, network
+
+from .conftest import BOXES, FIRST_UID
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = """
 import json, socket, sys
@@ -256,3 +262,38 @@ def test_a_broken_uplink_is_an_internal_error_not_a_run_without_isolation(box, m
     r = box.sandbox.run(RunSpec(("/bin/true",), Limits(), network=True))
     assert r.outcome is Outcome.INTERNAL_ERROR
     assert "firewall" in r.message
+
+
+SHARED_MOUNTS_CHECK = """
+import json, sys
+from pathlib import Path
+from judge.sandbox import Limits, RunSpec, SandboxSettings, open_sandbox
+sandbox = open_sandbox(SandboxSettings(boxes_dir=Path(sys.argv[1]), first_uid=int(sys.argv[2])))
+try:
+    before = Path('/proc/self/mountinfo').read_text().count(chr(10))
+    r = sandbox.run(RunSpec(('/bin/true',), Limits(cpu_time=5, wall_time=15), network=True))
+    after = Path('/proc/self/mountinfo').read_text().count(chr(10))
+    print(json.dumps([r.outcome.value, before, after]))
+finally:
+    sandbox.close()
+"""
+
+
+def test_a_networked_run_leaves_shared_mounts_of_the_host_alone():
+    """systemd makes every mount shared; slirp4netns's own sandbox would then unmount the
+    host's submounts (/sys/fs/cgroup...). Played here in a mount namespace of the test's own
+    whose mounts are made shared (recursively) as on such a host."""
+    boxes = BOXES.parent / "test-shared-mount-boxes"  # the box uid must reach it
+    script = ("mount --make-rshared / && mount -t tmpfs judge-shared-probe /mnt && "
+              f'exec "{sys.executable}" -c "$0" "$@"')
+    try:
+        done = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script,
+             SHARED_MOUNTS_CHECK, str(boxes), str(FIRST_UID + 900)],
+            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    finally:
+        shutil.rmtree(boxes, ignore_errors=True)  # its mounts were the namespace's
+    assert done.returncode == 0, done.stderr
+    outcome, before, after = json.loads(done.stdout.splitlines()[-1])
+    assert outcome == "ok" and after == before, done.stdout
+
