@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.engine import start_engine, stop_engine  # noqa: E402
 from judge.config import Config  # noqa: E402
-from judge.storage import Storage  # noqa: E402
+from judge.store.submissions import Storage  # noqa: E402
 
 SCHEMA = "bench_api"
 REDIS_URL = "redis://127.0.0.1:6379/11"

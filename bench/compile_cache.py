@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 from bench.e2e import PROGRAMS, bare  # noqa: E402
 from bench.engine import start_engine, stop_engine  # noqa: E402
 from bench.stats import pct  # noqa: E402
-from judge.compile_cache import COMPILATIONS, HITS  # noqa: E402
-from judge.languages import LanguageCatalog  # noqa: E402
+from judge.contract.languages import LanguageCatalog  # noqa: E402
+from judge.judging.compile_cache import COMPILATIONS, HITS  # noqa: E402
 
 CPP = 54
 BATCH = 20

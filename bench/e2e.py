@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.engine import start_engine, stop_engine  # noqa: E402
 from bench.stats import pct  # noqa: E402
-from judge.languages import Language, LanguageCatalog  # noqa: E402
+from judge.contract.languages import Language, LanguageCatalog  # noqa: E402
 from judge.sandbox.bwrap import BASE_ENV  # noqa: E402
 
 # language id -> hello world reading a name from stdin

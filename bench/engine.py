@@ -12,9 +12,9 @@ from pathlib import Path
 import redis
 import requests
 
+from judge.cli.up import api_command, worker_command
 from judge.config import Config
 from judge.language_reports import LanguageReports
-from judge.launcher import api_command, worker_command
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -33,7 +33,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.engine import api_workers, start_engine, stop_engine  # noqa: E402
-from judge.languages import LanguageCatalog  # noqa: E402
+from judge.contract.languages import LanguageCatalog  # noqa: E402
 from judge.sandbox.bwrap import BASE_ENV  # noqa: E402
 
 SOURCE = 'print("hello, " + input())'

@@ -42,10 +42,10 @@ from urllib.parse import urljoin, urlsplit
 
 from judge import logs
 from judge.config import Config
+from judge.contract.submission.fields import DEFAULT_FIELDS
+from judge.contract.submission.render import serialize
 from judge.metrics import CALLBACK_DELIVERIES, Recorder
-from judge.serializer import serialize
-from judge.storage import Storage
-from judge.submission import DEFAULT_FIELDS
+from judge.store.submissions import Storage
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from judge.wire import ruby_to_f, ruby_to_i
+from judge.contract.wire import ruby_to_f, ruby_to_i
 
 __all__ = ["Config", "ConfigError", "read_conf_file"]
 
@@ -225,7 +225,7 @@ class Config:
     docker_runtime: str | None = _text("DOCKER_RUNTIME", None)
     docker_default_image: str = _text("DOCKER_DEFAULT_IMAGE", "judge0-engine:latest")
     docker_sandbox_user: str = _text("DOCKER_SANDBOX_USER", "65534:65534")
-    # Recovery (judge/leases.py, workers/reconciler.py): a worker holds a submission for
+    # Recovery (judge/store/leases.py, workers/reconciler.py): a worker holds a submission for
     # LEASE_SECONDS and renews it while judging; every RECONCILE_INTERVAL seconds the fleet
     # re-queues expired leases and In Queue submissions missing from the queue for longer than
     # RECONCILE_QUEUED_AFTER seconds.
@@ -254,7 +254,7 @@ class Config:
     # Operations (README "Operations"): logs of the API and worker processes, one JSON object
     # per line or text (judge/logs.py); finished submissions older than SUBMISSION_RETENTION
     # (a duration: 86400, 12h, 30d; 0 or unset = keep forever) are purged by the workers'
-    # reconcilers (judge/retention.py).
+    # reconcilers (judge/store/retention.py).
     log_format: str = _text("LOG_FORMAT", "json")
     log_level: str = _text("LOG_LEVEL", "INFO")
     submission_retention: float = _var("SUBMISSION_RETENTION", _parse_duration, 0.0)
@@ -264,7 +264,7 @@ class Config:
     trusted_proxies: tuple[str, ...] = _var(
         "TRUSTED_PROXIES", _parse_list,
         ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
-    # Compile cache (judge/compile_cache.py): identical compilations share one artifact in
+    # Compile cache (judge/judging/compile_cache.py): identical compilations share one artifact in
     # Redis. Sizes in KB like Judge0's: the cache's total and one artifact's largest (bigger
     # ones are not cached); COMPILE_CACHE_SIZE=0 turns it off. Unused artifacts expire after
     # COMPILE_CACHE_TTL seconds.

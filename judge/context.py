@@ -12,19 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .compile_cache import CompileCache
-from .config import Config
-from .language_reports import LanguageReports
-from .languages import LanguageCatalog
-from .leases import Leases
-from .pipeline import Pipeline
-from .queue import JobQueue
-from .sandbox import NativeSandbox, SandboxSettings, SandboxUnavailable, open_sandbox
-from .storage import Storage
+from judge.config import Config
+from judge.contract.languages import LanguageCatalog
+from judge.judging.compile_cache import CompileCache
+from judge.judging.pipeline import Pipeline
+from judge.language_reports import LanguageReports
+from judge.queue import JobQueue
+from judge.sandbox import Sandbox, SandboxSettings, SandboxUnavailable, open_sandbox
+from judge.store.leases import Leases
+from judge.store.submissions import Storage
 
 if TYPE_CHECKING:
-    from .languages import Language
-    from .sandbox.docker_backend import DockerSandbox, DockerSettings
+    from judge.contract.languages import Language
+    from judge.sandbox.docker_backend import DockerSettings
 
 
 @dataclass
@@ -50,10 +50,10 @@ class AppContext:
         self.queue.close()
 
 
-def open_configured_sandbox(config: Config) -> NativeSandbox | DockerSandbox:
+def open_configured_sandbox(config: Config) -> Sandbox:
     """The sandbox of the SANDBOX_BACKEND setting; raises SandboxUnavailable naming the fix."""
     if config.sandbox_backend == "docker":
-        from .sandbox.docker_backend import open_docker_sandbox  # the docker SDK only if used
+        from judge.sandbox.docker_backend import open_docker_sandbox  # the docker SDK only if used
 
         return open_docker_sandbox(docker_settings(config))
     if config.sandbox_backend != "native":
@@ -62,7 +62,7 @@ def open_configured_sandbox(config: Config) -> NativeSandbox | DockerSandbox:
     return open_sandbox(sandbox_settings(config))
 
 
-def open_cli_sandbox(config: Config) -> NativeSandbox | DockerSandbox | None:
+def open_cli_sandbox(config: Config) -> Sandbox | None:
     """A sandbox for a one-off command (`judge run`, `judge languages check`), or None after
     telling the user on stderr why this host cannot run one."""
     try:
@@ -96,7 +96,7 @@ class ImagePipeline(Pipeline):
 
 @dataclass
 class WorkerContext(AppContext):
-    sandbox: NativeSandbox | DockerSandbox
+    sandbox: Sandbox
     pipeline: Pipeline
     leases: Leases
 

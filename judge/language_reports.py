@@ -1,6 +1,6 @@
 """Which languages the live workers can run, as they report it in Redis.
 
-Every worker self-tests the installed languages at start-up (judge/selftest.py) and publishes
+Every worker self-tests the installed languages at start-up (judge/judging/selftest.py) and publishes
 the ids that passed, refreshing the report while it lives; a report whose worker stopped
 refreshing it expires. The API reads the union of the live reports, so ``GET /languages`` and
 the submission check list exactly what some worker can run.

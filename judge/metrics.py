@@ -35,10 +35,10 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from psycopg_pool import PoolTimeout
 
-from .languages import Language
-from .queue import worker_counts
-from .statuses import Status
-from .storage import Storage
+from judge.contract.languages import Language
+from judge.contract.statuses import Status
+from judge.queue import worker_counts
+from judge.store.submissions import Storage
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = "judge:metrics:"

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from judge.storage import Storage
+from judge.store.submissions import Storage
 
 DEFAULT_TEST_DATABASE_URL = "postgresql://judge:judge@127.0.0.1:5432/judge_test"
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"

@@ -14,8 +14,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from judge.compile_artifact import Artifact, ArtifactError, decode, encode
-from judge.compile_cache import (
+from judge.contract.languages import Language
+from judge.judging.compile_artifact import Artifact, ArtifactError, decode, encode
+from judge.judging.compile_cache import (
     COMPILATIONS,
     HITS,
     LRU,
@@ -26,7 +27,6 @@ from judge.compile_cache import (
     artifact_key,
     toolchain_fingerprint,
 )
-from judge.languages import Language
 from judge.sandbox import Outcome, RunResult
 
 CPP = Language(id=54, name="C++ (GCC 12.2.0)", source_file="main.cpp",

@@ -11,8 +11,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from judge.contract.languages import Language, LanguageCatalog
 from judge.language_reports import LanguageReports
-from judge.languages import Language, LanguageCatalog
 from workers.reporter import LanguageReporter
 
 

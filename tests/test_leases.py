@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from judge.leases import Leases
-from judge.storage import Storage
+from judge.store.leases import Leases
+from judge.store.submissions import Storage
 
 
 @pytest.fixture

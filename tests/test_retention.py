@@ -1,4 +1,4 @@
-"""Retention (judge/retention.py) on the real PostgreSQL: finished submissions older than the
+"""Retention (judge/store/retention.py) on the real PostgreSQL: finished submissions older than the
 setting are purged in bounded batches; recent, unfinished and timestamp-less ones stay; one
 purge at a time; off by default."""
 
@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from judge.config import Config, ConfigError
-from judge.retention import RETENTION_LOCK_KEY, Retention
-from judge.storage import Storage
+from judge.store.retention import RETENTION_LOCK_KEY, Retention
+from judge.store.submissions import Storage
 from tests.e2e.conftest import isolated_database
 
 DAY = 86400.0

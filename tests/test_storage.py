@@ -1,4 +1,4 @@
-"""judge.storage against a real PostgreSQL: migrations and the submission lifecycle."""
+"""judge.store.submissions against a real PostgreSQL: migrations and the submission lifecycle."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from judge.storage import COLUMNS, Storage, available_migrations
+from judge.store.submissions import COLUMNS, Storage, available_migrations
 
 NOT_UTF8 = b"\xff\xfe\x00caf\xe9\x80\n\x00"  # latin-1, a lone continuation byte, NULs
 
@@ -94,7 +94,7 @@ def test_columns_constant_names_exactly_the_table_columns_but_id(storage: Storag
 
 
 def test_every_stored_judge0_attribute_is_a_column():
-    from judge.submission import ATTRIBUTES
+    from judge.contract.submission.fields import ATTRIBUTES
 
     virtual = {"status", "language"}
     assert [name for name in ATTRIBUTES if name not in virtual] == \

@@ -21,9 +21,9 @@ import redis
 from judge import logs
 from judge.callbacks import CallbackSender
 from judge.context import WorkerContext
-from judge.leases import Leases
+from judge.judging.verdict import internal_error
 from judge.metrics import Recorder
-from judge.pipeline import internal_error
+from judge.store.leases import Leases
 
 log = logging.getLogger(__name__)
 _context: WorkerContext | None = None

@@ -4,7 +4,7 @@ RQ's SimpleWorker spends about 70 Redis commands in about 20 round trips on ever
 (execution records, the started and intermediate registries, job status and result writes,
 heartbeats, a suspension check), and a profile put a quarter of a worker's busy time judging
 hello worlds inside it. Our jobs need none of that: Postgres holds the submission, the claim
-and lease (judge/leases.py) make a job taken twice harmless, and the reconciler queues again
+and lease (judge/store/leases.py) make a job taken twice harmless, and the reconciler queues again
 whatever a dead worker had taken. So this loop keeps RQ's formats (the API enqueues RQ jobs
 whose id is the token; `rq info` and GET /workers see these workers, their state and counts;
 `rq suspend` pauses them) and per job needs one round trip while jobs wait: a script that,

@@ -12,7 +12,7 @@ Every worker process runs one in a daemon thread. Each pass, under a fleet-wide 
   (the worker that was to deliver them died) are delivered by this worker's pool.
 
 After the pass, with SUBMISSION_RETENTION set, old finished submissions are purged in bounded
-batches under a lock of their own (judge/retention.py).
+batches under a lock of their own (judge/store/retention.py).
 
 A submission queued twice by accident is still judged once: a claim needs status In Queue or
 an expired lease, and the first final write wins.
@@ -26,9 +26,9 @@ from collections.abc import Callable
 
 import redis
 
-from judge.leases import Leases
 from judge.queue import JobQueue
-from judge.retention import Retention
+from judge.store.leases import Leases
+from judge.store.retention import Retention
 
 log = logging.getLogger(__name__)
 

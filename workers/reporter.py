@@ -20,7 +20,7 @@ import threading
 from judge.language_reports import LanguageReports
 
 log = logging.getLogger(__name__)
-SELFTEST_COMMAND = (sys.executable, "-m", "judge.cli", "languages", "check", "--startup")
+SELFTEST_COMMAND = (sys.executable, "-m", "judge.cli.command", "languages", "check", "--startup")
 STOP_GRACE = 5.0  # seconds the self-test gets to release its box when the worker stops
 _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG = 1

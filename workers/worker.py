@@ -20,7 +20,7 @@ import socket
 from judge import logs
 from judge.context import WorkerContext
 from judge.language_reports import LanguageReports
-from judge.retention import Retention
+from judge.store.retention import Retention
 
 from . import jobs
 from .loop import WorkLoop

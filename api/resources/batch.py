@@ -15,11 +15,13 @@ from typing import Any
 import falcon
 import redis
 
-from judge import submission
+from judge.contract.submission import fields as attributes
+from judge.contract.submission import render, rules
+from judge.intake import accept, queue_is_full
 
 from .. import params
 from ..errors import error_response, set_json
-from .submissions import Base, accept, queue_is_full
+from .submissions import Base
 
 log = logging.getLogger(__name__)
 NOT_ALLOWED = "batched submissions are not allowed"
@@ -49,10 +51,10 @@ class Batch(Base):
         fields = self._fields(resp, p.get("fields")) if wait else None
         if wait and fields is None:
             return None
-        base64 = submission.effective_base64(p.get("base64_encoded"), self.config)
+        base64 = attributes.effective_base64(p.get("base64_encoded"), self.config)
         results: list[dict[str, Any]] = []
         for item in items:  # each item is validated and stored on its own
-            attrs, errors = submission.parse_create(item if isinstance(item, dict) else {},
+            attrs, errors = rules.parse_create(item if isinstance(item, dict) else {},
                                                     base64, self.config, self.ctx.languages)
             results.append(errors if errors else {"token": accept(self.ctx, attrs)})
         accepted = any("token" in result for result in results)
@@ -76,9 +78,9 @@ class Batch(Base):
                 finished.append(result)
                 continue
             try:
-                finished.append(submission.serialize(row, fields, base64, self.ctx.languages))
-            except submission.Utf8Error:
-                finished.append({"error": submission.UTF8_ERROR_SINGLE, "token": row["token"]})
+                finished.append(render.serialize(row, fields, base64, self.ctx.languages))
+            except render.Utf8Error:
+                finished.append({"error": render.UTF8_ERROR_SINGLE, "token": row["token"]})
         return finished
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -93,10 +95,10 @@ class Batch(Base):
             return error_response(resp, 400, self._too_many())
         if not tokens:
             return error_response(resp, 400, EMPTY)
-        base64 = submission.effective_base64(q.get("base64_encoded"), self.config)
+        base64 = attributes.effective_base64(q.get("base64_encoded"), self.config)
         items = self._render_many(self.ctx.storage.get_many(tokens), fields, base64)
         if items is None:
-            return error_response(resp, 400, submission.UTF8_ERROR_MULTIPLE)
+            return error_response(resp, 400, render.UTF8_ERROR_MULTIPLE)
         set_json(resp, 200, {"submissions": items})
 
 

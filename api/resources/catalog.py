@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import falcon
 
-from judge import statuses
-from judge.languages import LanguageCatalog
-from judge.wire import ruby_to_i
+from judge.contract import statuses
+from judge.contract.languages import LanguageCatalog
+from judge.contract.wire import ruby_to_i
 
 from ..errors import set_json
 

@@ -18,7 +18,7 @@ import falcon
 
 from judge.config import Config
 from judge.context import AppContext
-from judge.statistics import Statistics
+from judge.store.statistics import Statistics
 
 from ..errors import set_json
 

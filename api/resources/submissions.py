@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
-import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import falcon
 import redis
 
-from judge import submission
 from judge.context import AppContext
-from judge.statuses import Status
-from judge.wire import ruby_to_i
+from judge.contract.statuses import Status
+from judge.contract.submission import fields as attributes
+from judge.contract.submission import render, rules
+from judge.contract.wire import ruby_to_i
+from judge.intake import accept, queue_is_full
 
 from .. import params
 from ..errors import error_response, set_json
@@ -23,46 +23,7 @@ from .catalog import strip_format
 
 log = logging.getLogger(__name__)
 DEFAULT_PER_PAGE = 20
-# Attributes Judge0 master added after the 1.13.1 release.
-MASTER_ONLY_ATTRIBUTES = frozenset(
-    {"started_at", "queued_at", "updated_at", "queue_host", "execution_host"})
 _MAX_SQL_INT = 2**62  # LIMIT / OFFSET beyond this would overflow PostgreSQL's bigint
-
-
-def canonical_token(raw: str) -> str | None:
-    """Tokens are lowercase UUID4 strings matched exactly; anything else is unknown."""
-    token = strip_format(raw)
-    try:
-        return token if str(uuid.UUID(token)) == token else None
-    except ValueError:
-        return None
-
-
-def accept(ctx: AppContext, attrs: Mapping[str, Any]) -> str:
-    """Store a validated submission, then queue it; its token. Postgres is the source of
-    truth: if Redis is down the submission is still accepted and the reconciler queues it."""
-    token = str(uuid.uuid4())
-    now = dt.datetime.now(dt.UTC)
-    row = {**attrs, "token": token, "status_id": 1, "created_at": now, "updated_at": now,
-           "queued_at": now, "queue_host": ctx.config.hostname}
-    ctx.storage.insert_submission(row)
-    try:
-        ctx.queue.enqueue(token)
-    except redis.exceptions.RedisError as e:
-        log.warning("submission %s stored but not queued (%s); the reconciler will queue it",
-                    token, e)
-    return token
-
-
-def queue_is_full(ctx: AppContext, adding: int) -> bool:
-    """Judge0's capacity check: waiting submissions plus those being added above
-    MAX_QUEUE_SIZE (the ones being judged do not count). The queue's length is one Redis
-    command; while Redis is down the database counts them (the reconciler queues them later)."""
-    try:
-        waiting = ctx.queue.depth()
-    except redis.exceptions.RedisError:
-        waiting = ctx.storage.count_pending()
-    return waiting + adding > ctx.config.max_queue_size
 
 
 class Base:
@@ -74,14 +35,14 @@ class Base:
         """Parsed `fields`, or None after answering 400 `invalid fields: [...]`. `*` means
         the released 1.13.1's attributes unless MASTER_STAR_FIELDS=true (judge/config.py)."""
         raw = raw if isinstance(raw, str) else None
-        parsed = submission.parse_fields(raw)
+        parsed = attributes.parse_fields(raw)
         if isinstance(parsed, str):
             error_response(resp, 400, parsed)
             return None
         names = (raw or "").split(",")
         if "*" in names and not self.config.master_star_fields:
             parsed = [name for name in parsed
-                      if name not in MASTER_ONLY_ATTRIBUTES or name in names]
+                      if name not in attributes.MASTER_ONLY_ATTRIBUTES or name in names]
         return parsed
 
     def _render_many(self, rows: Iterable[Mapping[str, Any] | None], fields: list[str],
@@ -89,9 +50,9 @@ class Base:
         """Serialized rows (None stays None), or None if one of them hits the UTF-8 rule."""
         try:
             return [None if row is None else
-                    submission.serialize(row, fields, base64, self.ctx.languages)
+                    render.serialize(row, fields, base64, self.ctx.languages)
                     for row in rows]
-        except submission.Utf8Error:
+        except render.Utf8Error:
             return None
 
 
@@ -110,8 +71,8 @@ class Submissions(Base):
         fields = self._fields(resp, p.get("fields"))
         if fields is None:
             return None
-        base64 = submission.effective_base64(p.get("base64_encoded"), self.config)
-        attrs, errors = submission.parse_create(p, base64, self.config, self.ctx.languages)
+        base64 = attributes.effective_base64(p.get("base64_encoded"), self.config)
+        attrs, errors = rules.parse_create(p, base64, self.config, self.ctx.languages)
         if errors:
             return set_json(resp, 422, errors)
         token = accept(self.ctx, attrs)
@@ -123,9 +84,9 @@ class Submissions(Base):
             log.warning("cannot wait for %s, the queue is unavailable: %s", token, e)
         row = self.ctx.storage.get_submission(token)
         try:
-            body = submission.serialize(row, fields, base64, self.ctx.languages)
-        except submission.Utf8Error:
-            body = {"error": submission.UTF8_ERROR_SINGLE, "token": token}
+            body = render.serialize(row, fields, base64, self.ctx.languages)
+        except render.Utf8Error:
+            body = {"error": render.UTF8_ERROR_SINGLE, "token": token}
         set_json(resp, 201, body)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -144,10 +105,10 @@ class Submissions(Base):
             rows, total = self.ctx.storage.list_submissions(page, min(per_page, _MAX_SQL_INT))
         else:  # far past the end
             rows, total = [], self.ctx.storage.list_submissions(1, 1)[1]
-        base64 = submission.effective_base64(q.get("base64_encoded"), self.config)
+        base64 = attributes.effective_base64(q.get("base64_encoded"), self.config)
         items = self._render_many(rows, fields, base64)
         if items is None:
-            return error_response(resp, 400, submission.UTF8_ERROR_MULTIPLE)
+            return error_response(resp, 400, render.UTF8_ERROR_MULTIPLE)
         pages = max(math.ceil(total / per_page), 1)
         set_json(resp, 200, {"submissions": items, "meta": {
             "current_page": page,
@@ -178,15 +139,14 @@ class Submission(Base):
         fields = self._fields(resp, q.get("fields"))
         if fields is None:
             return
-        token = canonical_token(token)
-        row = self.ctx.storage.get_submission(token) if token else None
+        row = self.ctx.storage.get_submission(strip_format(token))
         if row is None:
             raise falcon.HTTPNotFound()
-        base64 = submission.effective_base64(q.get("base64_encoded"), self.config)
+        base64 = attributes.effective_base64(q.get("base64_encoded"), self.config)
         try:
-            set_json(resp, 200, submission.serialize(row, fields, base64, self.ctx.languages))
-        except submission.Utf8Error:
-            error_response(resp, 400, submission.UTF8_ERROR_SINGLE)
+            set_json(resp, 200, render.serialize(row, fields, base64, self.ctx.languages))
+        except render.Utf8Error:
+            error_response(resp, 400, render.UTF8_ERROR_SINGLE)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, token: str) -> None:
         """Delete a finished submission; the deleted one comes back, always base64 (§3.4)."""
@@ -196,15 +156,14 @@ class Submission(Base):
             return
         if not self.config.enable_submission_delete:
             return error_response(resp, 400, "delete not allowed")
-        token = canonical_token(token)
-        row = self.ctx.storage.get_submission(token) if token else None
+        row = self.ctx.storage.get_submission(strip_format(token))
         if row is None:
             raise falcon.HTTPNotFound()
         if row["status_id"] in (Status.IN_QUEUE, Status.PROCESSING):
             status = Status(row["status_id"])
             return error_response(resp, 400, "submission cannot be deleted because its status "
                                              f"is {int(status)} ({status.description})")
-        deleted = self.ctx.storage.delete_submission(token)
+        deleted = self.ctx.storage.delete_submission(row["token"])
         if deleted is None:  # deleted by a concurrent request
             raise falcon.HTTPNotFound()
-        set_json(resp, 200, submission.serialize(deleted, fields, True, self.ctx.languages))
+        set_json(resp, 200, render.serialize(deleted, fields, True, self.ctx.languages))

@@ -15,10 +15,10 @@ from .box import Box, BoxError
 from .cgroups import CgroupError
 from .host import SandboxSettings, SandboxUnavailable, check_host, open_sandbox
 from .native import NativeSandbox, SandboxError
-from .spec import Limits, Outcome, RunResult, RunSpec
+from .spec import BoxFiles, Limits, Outcome, RunResult, RunSpec, Sandbox
 
 __all__ = [
-    "Box", "BoxError", "CgroupError", "Limits", "NativeSandbox", "Outcome", "RunResult",
+    "Box", "BoxError", "BoxFiles", "Sandbox", "CgroupError", "Limits", "NativeSandbox", "Outcome", "RunResult",
     "RunSpec", "SandboxError", "SandboxSettings", "SandboxUnavailable", "check_host",
     "open_sandbox",
 ]

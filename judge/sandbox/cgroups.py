@@ -12,9 +12,7 @@ cpu enabled; see `V2Hierarchy` for how the subtree is prepared.
 
 from __future__ import annotations
 
-import ctypes
 import errno
-import logging
 import os
 import signal
 import time
@@ -350,44 +348,6 @@ def _own_v2_cgroup() -> Path:
             # our own cgroup may already be the supervisor leaf made by _delegate()
             return path.parent if path.name == "supervisor" else path
     raise CgroupError("this process has no cgroup v2 membership in /proc/self/cgroup")
-
-
-log = logging.getLogger(__name__)
-MS_REMOUNT = 32
-_VFS_FLAGS = {"ro": 1, "nosuid": 2, "nodev": 4, "noexec": 8, "relatime": 1 << 21,
-              "noatime": 1 << 10, "nodiratime": 1 << 11}
-
-
-def favor_dynamic_modifications() -> None:
-    """Remount the host's cgroup2 hierarchy with `favordynmods` (Linux 6.0+), once per boot.
-
-    Every run moves a process into its cgroup. Without the option each move waits for an RCU
-    grace period, which right after a sandbox was torn down (as between two submissions)
-    costs milliseconds: 7 ms per run measured here, 0.16 ms with it. The kernel's price is a
-    slightly slower fork and exit host-wide, the right trade for a judging host. The option
-    is global, so the cgroup2 mount a cgroup v1 host keeps beside its controllers serves too.
-    Best effort: a host (or container) that refuses keeps working, only slower."""
-    with open("/proc/self/mounts") as f:
-        mounts = [line.split() for line in f]
-    for _, target, fstype, options, *_ in mounts:
-        if fstype != "cgroup2":
-            continue
-        if "favordynmods" in options.split(","):
-            return
-        flags = MS_REMOUNT
-        own = ["favordynmods"]  # cgroup2's own options stay; the VFS ones become flags
-        for option in options.split(","):
-            if option in _VFS_FLAGS:
-                flags |= _VFS_FLAGS[option]
-            elif option != "rw":
-                own.append(option)
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.mount(None, target.encode(), None, flags, ",".join(own).encode()) == 0:
-            log.info("remounted %s with favordynmods (faster moves between cgroups)", target)
-            return
-        log.info("cannot remount %s with favordynmods (%s): each run may wait for an RCU "
-                 "grace period", target, os.strerror(ctypes.get_errno()))
-        return
 
 
 def detect(v2_root: str | None = None) -> Hierarchy:

@@ -46,8 +46,10 @@ import docker.errors
 import requests
 
 from .box import BoxError
+from .docker_streams import Capped, Frames, StderrSplit
+from .limits import cgroup_memory_bytes
 from .memory_box import MemoryBox
-from .native import cgroup_memory_bytes, decide
+from .outcome import decide
 from .spec import Limits, Outcome, RunResult, RunSpec
 from .wrapper import WRAPPER, Report
 
@@ -70,50 +72,6 @@ class DockerSettings:
     box_inodes: int = 4096
     tmp_kb: int = 64 * 1024
     allow_network: bool = False  # the operator's ALLOW_ENABLE_NETWORK
-
-
-class _Capped:
-    """A stream's bytes, keeping at most `cap` and remembering whether there were more."""
-
-    def __init__(self, cap: int):
-        self.cap, self.data, self.over = cap, bytearray(), False
-
-    def add(self, chunk: bytes) -> None:
-        room = self.cap - len(self.data)
-        self.data += chunk[:max(room, 0)]
-        self.over = self.over or len(chunk) > room
-
-
-class _Stderr:
-    """The container's stderr: the program's (capped), then the wrapper's section, which
-    starts at `marker`."""
-
-    def __init__(self, marker: bytes, cap: int, section_cap: int):
-        self.marker, self.program = marker, _Capped(cap)
-        self.section: _Capped | None = None
-        self.section_cap = section_cap
-        self._pending = b""
-
-    def add(self, chunk: bytes) -> None:
-        if self.section is not None:
-            self.section.add(chunk)
-            return
-        data = self._pending + chunk
-        at = data.find(self.marker)
-        if at >= 0:
-            self.program.add(data[:at])
-            self.section = _Capped(self.section_cap)
-            self.section.add(data[at + len(self.marker):])
-            self._pending = b""
-            return
-        keep = len(self.marker) - 1  # the start of a marker split across chunks
-        self.program.add(data[:-keep] if len(data) > keep else b"")
-        self._pending = data[-keep:] if len(data) > keep else data
-
-    def finish(self) -> None:
-        if self.section is None:
-            self.program.add(self._pending)
-            self._pending = b""
 
 
 class DockerSandbox:
@@ -223,19 +181,19 @@ class DockerSandbox:
         return created["Id"]
 
     def _collect(self, container: str, raw: socket.socket, limits: Limits, nonce: str
-                 ) -> tuple[_Capped, _Stderr, Outcome | None, float]:
+                 ) -> tuple[Capped, StderrSplit, Outcome | None, float]:
         """Read the attached streams until the container closes them, enforcing the output
         cap and the wall clock. Returns stdout, stderr, the limit we stopped it for, and the
         seconds since its stdin was closed."""
-        stdout = _Capped(limits.output_bytes)
-        stderr = _Stderr(f"<<judge {nonce}>>\n".encode(), limits.output_bytes,
+        stdout = Capped(limits.output_bytes)
+        stderr = StderrSplit(f"<<judge {nonce}>>\n".encode(), limits.output_bytes,
                          self.settings.box_size_kb * 1024 + self.settings.box_inodes * 1024
                          + (1 << 20))
         start = time.monotonic()
         deadline = start + limits.wall_time + START_SLACK
         killed: Outcome | None = None
         hard_killed = False
-        frames = _Frames()
+        frames = Frames()
         raw.setblocking(False)
         while True:
             now = time.monotonic()
@@ -274,7 +232,7 @@ class DockerSandbox:
         except docker.errors.APIError:
             pass  # it has just exited
 
-    def _result(self, limits: Limits, nonce: str, stdout: _Capped, stderr: _Stderr,
+    def _result(self, limits: Limits, nonce: str, stdout: Capped, stderr: StderrSplit,
                 killed: Outcome | None, elapsed: float, state: dict) -> RunResult:
         section = stderr.section
         if section is None:
@@ -316,24 +274,6 @@ class DockerSandbox:
             self.api.remove_container(container, force=True, v=True)
         except docker.errors.NotFound:
             pass
-
-
-class _Frames:
-    """Splits the attach stream (8-byte headers: stream, 0, 0, 0, big-endian length)."""
-
-    def __init__(self) -> None:
-        self.buf = bytearray()
-
-    def feed(self, chunk: bytes) -> list[tuple[int, bytes]]:
-        self.buf += chunk
-        out = []
-        while len(self.buf) >= 8:
-            size = int.from_bytes(self.buf[4:8], "big")
-            if len(self.buf) < 8 + size:
-                break
-            out.append((self.buf[0], bytes(self.buf[8:8 + size])))
-            del self.buf[:8 + size]
-        return out
 
 
 def _prlimit_args(limits: Limits) -> str:

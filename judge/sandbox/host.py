@@ -9,15 +9,19 @@ running code with weaker isolation.
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import bwrap
 from .box import Box, BoxError, is_mounted
-from .cgroups import CgroupError, Hierarchy, detect, favor_dynamic_modifications
+from .cgroups import CgroupError, Hierarchy, detect
 from .native import NativeSandbox, SandboxError
 from .spec import Limits, Outcome, RunSpec
+
+log = logging.getLogger(__name__)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -35,7 +39,44 @@ class SandboxSettings:
     cgroup_root: str | None = None  # cgroup v2: the delegated subtree (default: our own cgroup)
     ro_paths: tuple[str, ...] | None = field(default=None)  # None: bwrap.DEFAULT_ETC_PATHS
     zygotes: bool = True  # warm sandboxes (zygote.py); False: one bwrap per run (slower)
-    favor_dynmods: bool = True  # see cgroups.favor_dynamic_modifications
+    favor_dynmods: bool = True  # see favor_dynamic_modifications
+
+
+MS_REMOUNT = 32
+_VFS_FLAGS = {"ro": 1, "nosuid": 2, "nodev": 4, "noexec": 8, "relatime": 1 << 21,
+              "noatime": 1 << 10, "nodiratime": 1 << 11}
+
+
+def favor_dynamic_modifications() -> None:
+    """Remount the host's cgroup2 hierarchy with `favordynmods` (Linux 6.0+), once per boot.
+
+    Every run moves a process into its cgroup. Without the option each move waits for an RCU
+    grace period, which right after a sandbox was torn down (as between two submissions)
+    costs milliseconds: 7 ms per run measured here, 0.16 ms with it. The kernel's price is a
+    slightly slower fork and exit host-wide, the right trade for a judging host. The option
+    is global, so the cgroup2 mount a cgroup v1 host keeps beside its controllers serves too.
+    Best effort: a host (or container) that refuses keeps working, only slower."""
+    with open("/proc/self/mounts") as f:
+        mounts = [line.split() for line in f]
+    for _, target, fstype, options, *_ in mounts:
+        if fstype != "cgroup2":
+            continue
+        if "favordynmods" in options.split(","):
+            return
+        flags = MS_REMOUNT
+        own = ["favordynmods"]  # cgroup2's own options stay; the VFS ones become flags
+        for option in options.split(","):
+            if option in _VFS_FLAGS:
+                flags |= _VFS_FLAGS[option]
+            elif option != "rw":
+                own.append(option)
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.mount(None, target.encode(), None, flags, ",".join(own).encode()) == 0:
+            log.info("remounted %s with favordynmods (faster moves between cgroups)", target)
+            return
+        log.info("cannot remount %s with favordynmods (%s): each run may wait for an RCU "
+                 "grace period", target, os.strerror(ctypes.get_errno()))
+        return
 
 
 USERNS_HELP = (

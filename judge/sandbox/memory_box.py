@@ -19,8 +19,7 @@ import stat
 import tarfile
 
 from .box import BoxError
-
-Entries = list[tuple[str, int, "bytes | None"]]  # (relative path, mode, data or None for a dir)
+from .spec import Entries
 
 
 def _plain(name: str) -> str | None:

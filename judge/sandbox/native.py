@@ -26,22 +26,20 @@ import ctypes
 import fcntl
 import itertools
 import logging
-import math
 import os
 import resource
-import select
 import signal
 import socket
 import subprocess
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import bwrap, network, seccomp, zygote
 from .box import Box, BoxError
 from .cgroups import Hierarchy, RunCgroup
-from .spec import Limits, Outcome, RunResult, RunSpec
+from .limits import PIDS_OVERHEAD, cgroup_memory_bytes, rlimits
+from .outcome import MESSAGES
+from .spec import Outcome, RunResult, RunSpec
+from .supervise import Launch, drain, follow, wait_ready
 from .zygote import Zygote, ZygoteError
 
 log = logging.getLogger(__name__)
@@ -49,57 +47,10 @@ _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 38, 36
 CLOSE_RANGE_CLOEXEC = 4
 SETUP_TIMEOUT = 10.0  # seconds bwrap may take to build the sandbox
-POLL_MAX = 0.05  # the supervisor looks at the clocks at least this often (seconds)
-PIDS_OVERHEAD = 2  # the outer bwrap process and bwrap's init inside the pid namespace
-READ_CHUNK = 65536
-_HARD_LIMITS = {r: resource.getrlimit(r)[1] for r in (
-    resource.RLIMIT_STACK, resource.RLIMIT_FSIZE, resource.RLIMIT_NOFILE, resource.RLIMIT_CPU,
-    resource.RLIMIT_AS, resource.RLIMIT_NPROC, resource.RLIMIT_CORE, resource.RLIMIT_MSGQUEUE)}
 
 
 class SandboxError(RuntimeError):
     """The sandbox could not run the command; the run is reported as an internal error."""
-
-
-def _clamped(res: int, value: int) -> int:
-    """Never above our own hard limit: root here lacks CAP_SYS_RESOURCE and cannot raise it."""
-    hard = _HARD_LIMITS[res]
-    inf = resource.RLIM_INFINITY
-    return hard if hard != inf and (value == inf or value > hard) else value
-
-
-def rlimits(limits: Limits) -> list[tuple[int, tuple[int, int]]]:
-    """(resource, (soft, hard)) pairs for the run. CPU: per process in per-process mode
-    (SIGXCPU at the soft limit), otherwise only a backstop the supervisor normally beats."""
-    inf = resource.RLIM_INFINITY
-    wanted = {
-        resource.RLIMIT_CORE: 0,
-        resource.RLIMIT_MSGQUEUE: 0,  # no POSIX message queues: they would outlive the run
-        resource.RLIMIT_NOFILE: limits.open_files,
-        resource.RLIMIT_STACK: limits.stack_kb * 1024 if limits.stack_kb else inf,
-        resource.RLIMIT_FSIZE: limits.file_size_kb * 1024 if limits.file_size_kb else inf,
-        resource.RLIMIT_NPROC: limits.processes + PIDS_OVERHEAD + 1,
-    }
-    if limits.per_process_memory:
-        wanted[resource.RLIMIT_AS] = limits.memory_kb * 1024
-    out = [(res, (_clamped(res, value), _clamped(res, value))) for res, value in wanted.items()]
-    if limits.per_process_time:
-        soft = math.ceil(limits.cpu_kill_after)
-        cpu = (_clamped(resource.RLIMIT_CPU, soft), _clamped(resource.RLIMIT_CPU, soft + 1))
-    else:
-        backstop = _clamped(resource.RLIMIT_CPU, math.ceil(limits.cpu_kill_after) + 1)
-        cpu = (backstop, backstop)
-    return [(resource.RLIMIT_CPU, cpu), *out]
-
-
-def cgroup_memory_bytes(limits: Limits) -> int:
-    """Per-process memory mode limits each process's address space; the cgroup then only
-    keeps the run as a whole from taking the machine: memory_limit for each process, up to 16
-    of them, and never more than the ceiling (MAX_MEMORY_LIMIT)."""
-    if limits.per_process_memory:
-        total = limits.memory_kb * min(limits.processes, 16)
-        return min(total, max(limits.memory_kb, limits.memory_ceiling_kb)) * 1024
-    return limits.memory_kb * 1024
 
 
 def _close_pipes(proc: subprocess.Popen) -> None:
@@ -113,35 +64,6 @@ def _memfd(name: str, data: bytes) -> int:
     os.write(fd, data)
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
-
-
-@dataclass
-class _Launch:
-    """A started program, held until `go` is written: its process fd, the output pipes (read
-    end -> captured bytes) and how to learn its exit status (bwrap's convention: a negative
-    status or 128+N for a signal) once it has ended."""
-
-    pidfd: int
-    go: int
-    streams: dict[int, bytearray]
-    wait: Callable[[], int]
-    fds: list[int] = field(default_factory=list)  # closed after the run
-    cleanup: list[Callable[[], None]] = field(default_factory=list)
-    abandoned: Callable[[], None] | None = None  # called by close() when never waited for
-    waited: bool = False
-
-    def returncode(self) -> int:
-        code = self.wait()
-        self.waited = True
-        return code
-
-    def close(self) -> None:
-        for fd in (self.pidfd, self.go, *self.streams, *self.fds):
-            os.close(fd)
-        for step in self.cleanup:
-            step()
-        if not self.waited and self.abandoned is not None:
-            self.abandoned()
 
 
 class NativeSandbox:
@@ -203,7 +125,7 @@ class NativeSandbox:
         room = cgroup_memory_bytes(limits) - held
         if room <= 0:
             return RunResult(Outcome.MEMORY_LIMIT, memory_kb=held // 1024, signal=signal.SIGKILL,
-                             message=_MESSAGES[Outcome.MEMORY_LIMIT])
+                             message=MESSAGES[Outcome.MEMORY_LIMIT])
         name = f"{self.box.cgroup_prefix}{os.getpid()}-{next(self._seq)}"
         try:
             group = self.hierarchy.create(name, room, limits.processes + PIDS_OVERHEAD)
@@ -218,7 +140,7 @@ class NativeSandbox:
             else:
                 launch = self._launch_in_zygote(spec, group, ro_paths)
             try:
-                return self._supervise_run(spec, group, launch, held)
+                return follow(group, launch, spec.limits, held)
             finally:
                 launch.close()
         except ZygoteError as e:
@@ -313,7 +235,7 @@ class NativeSandbox:
             for fd in created:
                 os.close(fd)
 
-    def _launch_bwrap(self, spec: RunSpec, group: RunCgroup, ro_paths: list[str]) -> _Launch:
+    def _launch_bwrap(self, spec: RunSpec, group: RunCgroup, ro_paths: list[str]) -> Launch:
         """The cold path: a bwrap of its own, started through the gate shell."""
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         go_r, go_w = os.pipe2(os.O_CLOEXEC)
@@ -348,13 +270,13 @@ class NativeSandbox:
         if proc.stderr is not None:
             streams[os.dup(proc.stderr.fileno())] = bytearray()
         self._own_pipes(streams)
-        launch = _Launch(os.pidfd_open(proc.pid), go_w, streams, proc.wait,
+        launch = Launch(os.pidfd_open(proc.pid), go_w, streams, proc.wait,
                          fds=[fd for fd in (ready_r, info_r) if fd is not None])
         launch.cleanup.append(lambda: _close_pipes(proc))
         try:
-            if not self._wait_ready(ready_r, launch.pidfd):
+            if not wait_ready(ready_r, launch.pidfd, SETUP_TIMEOUT):
                 proc.wait()
-                err = b"".join(self._drain(fd, 4096) for fd in streams)
+                err = b"".join(drain(fd, 4096) for fd in streams)
                 raise SandboxError(f"bubblewrap did not start the program (exit status "
                                    f"{proc.returncode}): {err.decode(errors='replace').strip()}")
             if info_r is not None:
@@ -371,7 +293,7 @@ class NativeSandbox:
         return launch
 
     def _launch_in_zygote(self, spec: RunSpec, group: RunCgroup,
-                          ro_paths: list[str]) -> _Launch:
+                          ro_paths: list[str]) -> Launch:
         """The warm path: the box's zygote forks the run; we put it in its cgroup."""
         zyg = self._warm_zygote(ro_paths)
         request = zygote.encode_request(spec.argv, {**dict(bwrap.BASE_ENV), **dict(spec.env)},
@@ -398,7 +320,7 @@ class NativeSandbox:
             for fd in {out_w, err_w, go_r}:
                 os.close(fd)
         # A run we stop following leaves the zygote owing us its status: start afresh.
-        launch = _Launch(pidfd, go_w, streams,
+        launch = Launch(pidfd, go_w, streams,
                          lambda: os.waitstatus_to_exitcode(zyg.wait_status(SETUP_TIMEOUT)),
                          abandoned=self._stop_zygote)
         try:
@@ -459,145 +381,3 @@ class NativeSandbox:
         except (network.NetworkError, OSError) as e:
             raise SandboxError(f"networking: {e}") from e
 
-    # -- supervising -----------------------------------------------------------------------
-
-    def _supervise_run(self, spec: RunSpec, group: RunCgroup, launch: _Launch,
-                       held: int) -> RunResult:
-        """Release the program and follow it to its end. Its memory is the cgroup's peak plus
-        the box's files it found (`held` bytes)."""
-        limits = spec.limits
-        base_cpu = group.cpu_ns()
-        group.reset_peak()
-        start = time.monotonic()
-        os.write(launch.go, b"\n")
-        killed, end = self._supervise(group, launch.pidfd, launch.streams, limits, start,
-                                      base_cpu)
-        group.kill_all()  # daemons and background jobs die with the run
-        returncode = launch.returncode()
-        for fd, buf in launch.streams.items():
-            buf += self._drain(fd, limits.output_bytes - len(buf))
-        stats = group.stats()
-        stdout, *stderr = launch.streams.values()
-        result = RunResult(
-            Outcome.OK,
-            cpu_time=max(0, stats.cpu_ns - base_cpu) / 1e9,
-            wall_time=end - start,
-            memory_kb=(stats.memory_peak_bytes + held) // 1024,
-            stdout=bytes(stdout),
-            stderr=bytes(stderr[0]) if stderr else b"",
-        )
-        decide(result, returncode, killed, stats.oom_kills, limits)
-        return result
-
-    @staticmethod
-    def _wait_ready(ready_r: int, pidfd: int) -> bool:
-        deadline = time.monotonic() + SETUP_TIMEOUT
-        while (left := deadline - time.monotonic()) > 0:
-            readable, _, _ = select.select([ready_r, pidfd], [], [], left)
-            if ready_r in readable:
-                return os.read(ready_r, 1) == b"\n"
-            if pidfd in readable:
-                return False
-        return False
-
-    @staticmethod
-    def _drain(fd: int, room: int) -> bytes:
-        """Read what is left in a pipe whose writers are all dead, keeping at most `room`."""
-        out = bytearray()
-        os.set_blocking(fd, False)
-        while True:
-            try:
-                chunk = os.read(fd, READ_CHUNK)
-            except BlockingIOError:
-                break
-            if not chunk:
-                break
-            out += chunk[:max(room - len(out), 0)]
-        return bytes(out)
-
-    @staticmethod
-    def _supervise(group: RunCgroup, pidfd: int, streams: dict[int, bytearray],
-                   limits: Limits, start: float, base_cpu: int) -> tuple[Outcome | None, float]:
-        """Run until the program exits or is killed for a limit; returns the limit that
-        killed it (or None) and the wall-clock time of the end."""
-        for fd in streams:
-            os.set_blocking(fd, False)
-        open_fds = set(streams)
-        deadline = start + limits.wall_time
-        cpu_budget_ns = None if limits.per_process_time else int(limits.cpu_kill_after * 1e9)
-        cores = os.cpu_count() or 1
-        killed: Outcome | None = None
-        timeout = 0.0
-        while True:
-            readable, _, _ = select.select([*open_fds, pidfd], [], [], timeout)
-            for fd in readable:
-                if fd == pidfd:
-                    continue
-                chunk = os.read(fd, READ_CHUNK)
-                if not chunk:
-                    open_fds.discard(fd)
-                    continue
-                buf = streams[fd]
-                room = limits.output_bytes - len(buf)
-                buf += chunk[:max(room, 0)]
-                if len(chunk) > room and killed is None:
-                    killed = Outcome.OUTPUT_LIMIT
-                    group.kill_all()
-            now = time.monotonic()
-            if pidfd in readable:
-                return killed, now
-            if killed is not None:
-                timeout = POLL_MAX
-                continue
-            if now >= deadline:
-                killed = Outcome.TIME_LIMIT_WALL
-                group.kill_all()
-                continue
-            timeout = min(deadline - now, POLL_MAX)
-            if cpu_budget_ns is not None:
-                used = group.cpu_ns() - base_cpu
-                if used >= cpu_budget_ns:
-                    killed = Outcome.TIME_LIMIT_CPU
-                    group.kill_all()
-                    continue
-                # the budget cannot run out sooner than this, even with every core busy
-                timeout = min(timeout, max((cpu_budget_ns - used) / 1e9 / cores, 0.001))
-
-
-def decide(result: RunResult, returncode: int, killed: Outcome | None, oom_kills: int,
-            limits: Limits) -> None:
-    """Fill outcome, exit code, signal and message. bwrap reports a payload killed by signal
-    N as exit status 128+N, so statuses above 128 are read as signals (a program that calls
-    exit(137) is indistinguishable from one killed by SIGKILL)."""
-    signum = returncode - 128 if 128 < returncode <= 128 + 64 else None
-    if signum is None and returncode < 0:  # bwrap itself was killed (by our cgroup kill)
-        signum = -returncode
-    if signum is not None:
-        result.signal = signum
-    else:
-        result.exit_code = returncode
-    if killed is not None:
-        result.outcome = killed
-    elif oom_kills:
-        result.outcome = Outcome.MEMORY_LIMIT
-    elif signum == signal.SIGXCPU or (not limits.per_process_time
-                                        and result.cpu_time > limits.cpu_time):
-        result.outcome = Outcome.TIME_LIMIT_CPU
-    elif result.wall_time > limits.wall_time:
-        result.outcome = Outcome.TIME_LIMIT_WALL
-    elif signum is not None:
-        result.outcome = Outcome.SIGNALED
-    elif returncode != 0:
-        result.outcome = Outcome.NONZERO_EXIT
-    result.message = _MESSAGES.get(result.outcome, "").format(
-        code=result.exit_code, signal=result.signal) or None
-
-
-_MESSAGES = {
-    Outcome.NONZERO_EXIT: "Exited with error status {code}",
-    Outcome.SIGNALED: "Caught fatal signal {signal}",
-    Outcome.TIME_LIMIT_CPU: "Time limit exceeded",
-    Outcome.TIME_LIMIT_WALL: "Time limit exceeded (wall clock)",
-    Outcome.MEMORY_LIMIT: "Memory limit exceeded",
-    Outcome.OUTPUT_LIMIT: "Output limit exceeded",
-}

@@ -2,7 +2,8 @@
 
 These types are the whole contract between the pipeline and a sandbox backend: the compile,
 run and archive-extraction steps all describe themselves with a `RunSpec` and read a
-`RunResult`, whichever backend (native bubblewrap, Docker) executes them.
+`RunResult`, whichever backend (native bubblewrap, Docker) executes them; both backends are a
+`Sandbox`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 
 class Outcome(enum.Enum):
@@ -85,3 +87,32 @@ class RunResult:
     stdout: bytes = b""
     stderr: bytes = b""
     message: str | None = None
+
+
+Entries = list[tuple[str, int, "bytes | None"]]  # a box's contents: (path, mode, data or None)
+
+
+class BoxFiles(Protocol):
+    """What the pipeline does with a box's files (box.Box on the host, memory_box.MemoryBox
+    for the docker backend)."""
+
+    size_kb: int
+
+    def reset(self) -> None: ...
+    def write(self, name: str, data: bytes, mode: int = 0o644) -> None: ...
+    def replace(self, name: str, data: bytes, mode: int = 0o644) -> None: ...
+    def read(self, name: str, limit: int) -> bytes | None: ...
+    def exists(self, name: str) -> bool: ...
+    def snapshot(self, max_bytes: int, strict: bool = False) -> Entries: ...
+    def restore(self, entries: Entries) -> None: ...
+
+
+class Sandbox(Protocol):
+    """A backend: runs one RunSpec at a time in its box (native.NativeSandbox,
+    docker_backend.DockerSandbox)."""
+
+    box: BoxFiles
+
+    def run(self, spec: RunSpec) -> RunResult: ...
+    def prepare(self) -> None: ...
+    def close(self) -> None: ...

@@ -10,12 +10,12 @@ import threading
 import docker.errors
 
 from judge.config import Config
-from judge.languages import LanguageCatalog
-from judge.pipeline import Pipeline
+from judge.contract.languages import LanguageCatalog
+from judge.contract.statuses import Status
+from judge.judging.pipeline import Pipeline
+from judge.judging.selftest import submission_row
 from judge.sandbox import Outcome
 from judge.sandbox.docker_backend import LABEL, OWNER_LABEL
-from judge.selftest import submission_row
-from judge.statuses import Status
 
 SMALL = {"cpu_time": 2, "extra_cpu_time": 0.5, "wall_time": 4}
 SEGFAULT_C = b"int main(void) { volatile int *p = 0; return *p; }\n"

@@ -20,7 +20,7 @@ import redis
 import requests
 from psycopg import sql as psycopg_sql
 
-from judge.storage import Storage
+from judge.store.submissions import Storage
 
 T = TypeVar("T")
 

@@ -22,7 +22,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from judge.queue import JobQueue
-from judge.storage import Storage
+from judge.store.submissions import Storage
 
 from .conftest import E2E_REDIS_URL, SIGNING_SECRET, free_port
 from .test_submissions import DEFAULT_KEYS, PY

@@ -12,7 +12,7 @@ import pytest
 from api.app import _routes
 from judge.config import Config
 from judge.context import AppContext
-from judge.submission import ATTRIBUTES, PERMITTED
+from judge.contract.submission.fields import ATTRIBUTES, PERMITTED
 
 from .conftest import E2E_REDIS_URL
 

@@ -7,7 +7,7 @@ import re
 import uuid
 from pathlib import Path
 
-from judge.storage import Storage
+from judge.store.submissions import Storage
 
 from .conftest import AUTHN, ROOT, wait_done
 from .test_submissions import ALL_KEYS, PY

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from judge.storage import Storage
+from judge.store.submissions import Storage
 
 from .conftest import AUTHZ
 from .test_submissions import PY

@@ -1,5 +1,5 @@
 """Compile once, through the live engine: identical submissions share one compilation across
-workers (judge/compile_cache.py), counted in Redis by the workers themselves."""
+workers (judge/judging/compile_cache.py), counted in Redis by the workers themselves."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from urllib.parse import urlparse
 import pytest
 import redis
 
-from judge.compile_artifact import Artifact, encode
-from judge.compile_cache import COMPILATIONS, HITS, PREFIX, REJECTED
+from judge.judging.compile_artifact import Artifact, encode
+from judge.judging.compile_cache import COMPILATIONS, HITS, PREFIX, REJECTED
 from judge.sandbox import Outcome
 
 from .conftest import BOXES, E2E_REDIS_URL, Engine, isolated_database, start_engine, stop_engine

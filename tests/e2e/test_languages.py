@@ -17,9 +17,8 @@ import pytest
 import redis
 
 from judge.config import Config
-from judge.language_reports import LanguageReports
-from judge.languages import LanguageCatalog, sort_by_name
-from judge.selftest import (
+from judge.contract.languages import LanguageCatalog, sort_by_name
+from judge.judging.selftest import (
     ALL_STEPS,
     COMPILE_ERROR,
     HELLO,
@@ -27,6 +26,7 @@ from judge.selftest import (
     RUNTIME_ERRORS,
     languages_to_test,
 )
+from judge.language_reports import LanguageReports
 
 from ..hostcheck import live_processes, mounted, run_cgroups
 from .conftest import ROOT
@@ -127,7 +127,7 @@ def test_unpackaged_judge0_languages_are_refused_with_422(engine, language_id):
 
 def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "SANDBOX_BOXES_DIR": CLI_BOXES, "SANDBOX_FIRST_UID": str(CLI_FIRST_UID)}
-    return subprocess.run([sys.executable, "-m", "judge.cli", "languages", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "judge.cli.command", "languages", *args], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=timeout)
 
 

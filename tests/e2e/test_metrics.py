@@ -24,7 +24,8 @@ import rq
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from judge.languages import LanguageCatalog
+from judge.contract.languages import LanguageCatalog
+from judge.judging.verdict import internal_error
 from judge.metrics import (
     CALLBACK_DELIVERIES,
     COMPILE_SECONDS,
@@ -34,8 +35,7 @@ from judge.metrics import (
     EngineCollector,
     Recorder,
 )
-from judge.pipeline import internal_error
-from judge.storage import Storage
+from judge.store.submissions import Storage
 
 from .conftest import ROOT, Engine, free_port, isolated_database, running_engine, wait_for
 

@@ -185,7 +185,7 @@ def private_postgres() -> Iterator[tuple[str, callable, callable]]:
 
 def test_postgres_outage_gives_503_json_and_recovers_without_restart(private_postgres):
     database_url, start_pg, stop_pg = private_postgres
-    subprocess.run([sys.executable, "-m", "judge.cli", "migrate"], check=True, cwd=ROOT,
+    subprocess.run([sys.executable, "-m", "judge.cli.command", "migrate"], check=True, cwd=ROOT,
                    env={**os.environ, "DATABASE_URL": database_url}, capture_output=True)
     engine, procs = start_engine(database_url, "redis://127.0.0.1:6379/10", FAST_RECOVERY,
                                  workers=1)

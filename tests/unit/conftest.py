@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from judge.config import Config
-from judge.languages import LanguageCatalog
+from judge.contract.languages import LanguageCatalog
 
 
 @pytest.fixture

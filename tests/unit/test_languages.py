@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from judge.languages import (
+from judge.contract.languages import (
     Language,
     LanguageCatalog,
     LanguageFileError,

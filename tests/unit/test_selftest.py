@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from judge.cli.languages import debian_packages, table_row
 from judge.config import Config
-from judge.language_cli import debian_packages, table_row
-from judge.languages import Language, LanguageCatalog, LanguageFileError, SelfTest
-from judge.pipeline import Pipeline
-from judge.sandbox.native import cgroup_memory_bytes
-from judge.selftest import (
+from judge.contract.languages import Language, LanguageCatalog, LanguageFileError, SelfTest
+from judge.judging.pipeline import Pipeline
+from judge.judging.selftest import (
     HELLO,
     RUNTIME_ERROR,
     LanguageCheck,
@@ -26,6 +25,7 @@ from judge.selftest import (
     submission_row,
     zip_files,
 )
+from judge.sandbox.limits import cgroup_memory_bytes
 
 PY = Language(id=71, name="Python (3.11.2)", source_file="script.py",
               run_cmd="/usr/bin/python3 script.py", self_test=SelfTest(hello="print(1)"))

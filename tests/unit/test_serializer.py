@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 
-from judge.languages import LanguageCatalog
-from judge.submission import (
-    ATTRIBUTES,
+from judge.contract.languages import LanguageCatalog
+from judge.contract.submission.fields import ATTRIBUTES, parse_fields
+from judge.contract.submission.render import (
     UTF8_ERROR_CREATE_WAIT,
     UTF8_ERROR_MULTIPLE,
     UTF8_ERROR_SINGLE,
     Utf8Error,
-    parse_fields,
     serialize,
 )
 
@@ -142,7 +141,7 @@ class TestRowShapes:
 
 
 def test_a_status_enum_in_the_row_renders_as_a_plain_number(catalog: LanguageCatalog) -> None:
-    from judge.statuses import Status
+    from judge.contract.statuses import Status
 
     body = serialize(stored(status_id=Status.WRONG_ANSWER), ["status_id", "status"], False, catalog)
     assert json.dumps(body) == '{"status_id": 4, "status": {"id": 4, "description": "Wrong Answer"}}'

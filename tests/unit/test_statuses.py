@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from judge import statuses
-from judge.statuses import Status
+from judge.contract import statuses
+from judge.contract.statuses import Status
 
 
 def test_statuses_endpoint_lists_14_statuses_with_exact_descriptions_in_id_order() -> None:

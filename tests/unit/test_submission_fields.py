@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from judge.config import Config
-from judge.submission import ATTRIBUTES, DEFAULT_FIELDS, PERMITTED, effective_base64, parse_fields
+from judge.contract.submission.fields import (
+    ATTRIBUTES,
+    DEFAULT_FIELDS,
+    PERMITTED,
+    effective_base64,
+    parse_fields,
+)
 
 
 def test_there_are_40_attributes_ending_with_the_two_virtual_ones() -> None:

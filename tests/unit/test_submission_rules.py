@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from judge.config import Config
-from judge.languages import LanguageCatalog
-from judge.submission import PERMITTED, parse_create
-from judge.wire import encode64
+from judge.contract.languages import LanguageCatalog
+from judge.contract.submission.fields import PERMITTED
+from judge.contract.submission.rules import parse_create
+from judge.contract.wire import encode64
 
 VALID = {"source_code": "print(1)", "language_id": 71}
 

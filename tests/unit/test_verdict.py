@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from judge.verdict import normalize_output, outputs_match
+from judge.judging.verdict import normalize_output, outputs_match
 
 
 def test_normalisation_strips_trailing_whitespace_per_line_and_at_the_end() -> None:

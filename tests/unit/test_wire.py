@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from judge.wire import (
+from judge.contract.wire import (
     decimal_str,
     decode64,
     encode64,

@@ -10,7 +10,7 @@ trusted side never follows a link the archive planted (box.py).
 
 Differences from Judge0, on purpose:
 - the program is compiled once per submission, not once per run; every run starts from a box
-  holding exactly what the compile step left; with a compile cache (judge/compile_cache.py),
+  holding exactly what the compile step left; with a compile cache (judge/judging/compile_cache.py),
   identical submissions share one compilation across all workers;
 - a program killed by a signal is reported as such (statuses 7-10/12, `exit_signal`,
   `Caught fatal signal N`) instead of Judge0's bash-wrapped NZEC 128+N; a memory-limit kill is
@@ -20,18 +20,21 @@ Differences from Judge0, on purpose:
 
 from __future__ import annotations
 
-import datetime as dt
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from .compile_cache import CompileCache, Flight, uncached
-from .config import Config
-from .languages import Language
-from .sandbox import Limits, NativeSandbox, Outcome, RunResult, RunSpec
-from .statuses import Status, for_signal
-from .verdict import outputs_match
+from judge.config import Config
+from judge.contract.languages import Language
+from judge.contract.statuses import Status
+from judge.judging.compile_cache import CompileCache, Flight, uncached
+from judge.judging.verdict import (
+    RunOutcome,
+    compilation_error,
+    final_values,
+    internal_error,
+    judge_run,
+)
+from judge.sandbox import Limits, Outcome, RunResult, RunSpec, Sandbox
 
 COMPILE_SCRIPT, RUN_SCRIPT = "compile.sh", "run.sh"
 PROJECT_COMPILE_SCRIPTS = ("compile.sh", "compile")  # language 89, in order of preference
@@ -41,34 +44,13 @@ ARCHIVE = "additional_files.zip"
 # goes away afterwards so that programs see only its contents.
 EXTRACT = ("/bin/sh", "-c", 'unzip -n -qq "$0"; rm -f "$0"', ARCHIVE)
 COMPILE_TIMEOUT_OUTPUT = b"Compilation time limit exceeded."
-MILLI = Decimal("0.001")
-
-
-@dataclass
-class RunOutcome:
-    """The judged result of one run."""
-
-    status: Status
-    result: RunResult
-    exit_code: int | None
-    exit_signal: int | None
-    message: str | None
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _seconds(value: float) -> Decimal:
-    """Isolate reports times in milliseconds; so do we."""
-    return Decimal(str(value)).quantize(MILLI, rounding=ROUND_HALF_UP)
 
 
 class Pipeline:
     """Judges submissions in one sandbox. Construct once per worker process; without a
     `compile_cache` every submission compiles for itself."""
 
-    def __init__(self, sandbox: NativeSandbox, config: Config,
+    def __init__(self, sandbox: Sandbox, config: Config,
                  compile_cache: CompileCache | None = None):
         self.sandbox = sandbox
         self.config = config
@@ -211,10 +193,7 @@ class Pipeline:
                 return internal_error(compiled.message or "compilation failed in the sandbox")
             if compiled.outcome in (Outcome.TIME_LIMIT_CPU, Outcome.TIME_LIMIT_WALL):
                 compile_output = COMPILE_TIMEOUT_OUTPUT
-            return {"status_id": Status.COMPILATION_ERROR, "compile_output": compile_output,
-                    "stdout": None, "stderr": None, "time": None, "wall_time": None,
-                    "memory": None, "exit_code": None, "exit_signal": None, "message": None,
-                    "finished_at": _now()}
+            return compilation_error(compile_output)
         runs = max(int(row["number_of_runs"]), 1)
         box = self.sandbox.box
         snapshot = box.snapshot(box.size_kb * 1024) if runs > 1 else None  # cannot be over
@@ -227,50 +206,3 @@ class Pipeline:
             if outcomes[-1].status is not Status.ACCEPTED:
                 break
         return final_values(outcomes, compile_output)
-
-
-def judge_run(result: RunResult, expected_output: bytes | None) -> RunOutcome:
-    """Map a sandbox result to a Judge0 status, exit code, signal and message."""
-    outcome = result.outcome
-    if outcome is Outcome.OK:
-        accepted = expected_output is None or outputs_match(expected_output, result.stdout or None)
-        status = Status.ACCEPTED if accepted else Status.WRONG_ANSWER
-        return RunOutcome(status, result, 0, None, None)
-    if outcome is Outcome.NONZERO_EXIT:
-        return RunOutcome(Status.RUNTIME_ERROR_NZEC, result, result.exit_code, None, result.message)
-    if outcome is Outcome.SIGNALED:
-        return RunOutcome(for_signal(result.signal), result, 0, result.signal,
-                          result.message)
-    if outcome in (Outcome.TIME_LIMIT_CPU, Outcome.TIME_LIMIT_WALL):
-        return RunOutcome(Status.TIME_LIMIT_EXCEEDED, result, 0, None, result.message)
-    if outcome is Outcome.MEMORY_LIMIT:
-        return RunOutcome(Status.RUNTIME_ERROR_OTHER, result, 0, 9, "Memory limit exceeded")
-    if outcome is Outcome.OUTPUT_LIMIT:
-        return RunOutcome(Status.RUNTIME_ERROR_SIGXFSZ, result, 0, 25, "Output limit exceeded")
-    return RunOutcome(Status.INTERNAL_ERROR, result, None, None, result.message)
-
-
-def final_values(outcomes: list[RunOutcome], compile_output: bytes | None) -> dict[str, Any]:
-    """Judge0's aggregation: mean time, truncated mean memory, everything else from the last
-    executed run."""
-    last = outcomes[-1]
-    times = [_seconds(o.result.cpu_time) for o in outcomes]
-    memory = sum(o.result.memory_kb for o in outcomes) // len(outcomes)
-    return {
-        "status_id": last.status,
-        "compile_output": compile_output,
-        "stdout": last.result.stdout or None,
-        "stderr": last.result.stderr or None,
-        "time": sum(times) / len(times),
-        "wall_time": _seconds(last.result.wall_time),
-        "memory": memory,
-        "exit_code": last.exit_code,
-        "exit_signal": last.exit_signal,
-        "message": last.message,
-        "finished_at": _now(),
-    }
-
-
-def internal_error(message: str) -> dict[str, Any]:
-    """The final values of a submission whose judging failed (status 13)."""
-    return {"status_id": Status.INTERNAL_ERROR, "message": message, "finished_at": _now()}

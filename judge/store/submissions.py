@@ -14,7 +14,6 @@ import functools
 import logging
 import re
 import time
-import uuid
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,30 +27,22 @@ from psycopg.rows import dict_row
 from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .statuses import Status
+from judge.contract.statuses import Status
+from judge.contract.submission.fields import STORED_ATTRIBUTES, parse_token
 
 log = logging.getLogger(__name__)
 
-# Every column of `submissions` but `id`, in Judge0's attribute order (the one place that
-# names them; see judge/migrations/0001_submissions.sql).
-COLUMNS: tuple[str, ...] = (
-    "source_code", "language_id", "stdin", "expected_output", "stdout", "status_id",
-    "created_at", "finished_at", "time", "memory", "stderr", "token", "number_of_runs",
-    "cpu_time_limit", "cpu_extra_time", "wall_time_limit", "memory_limit", "stack_limit",
-    "max_processes_and_or_threads", "enable_per_process_and_thread_time_limit",
-    "enable_per_process_and_thread_memory_limit", "max_file_size", "compile_output",
-    "exit_code", "exit_signal", "message", "wall_time", "compiler_options",
-    "command_line_arguments", "redirect_stderr_to_stdout", "callback_url", "additional_files",
-    "enable_network", "started_at", "queued_at", "updated_at", "queue_host", "execution_host",
-    "callback_status", "callback_attempts", "lease_until", "worker_id",
-)
+# Every column of `submissions` but `id` (see judge/store/migrations/0001_submissions.sql): the
+# stored attributes of the submission resource, in Judge0's order, then the engine's own.
+INTERNAL_COLUMNS = ("callback_status", "callback_attempts", "lease_until", "worker_id")
+COLUMNS: tuple[str, ...] = (*STORED_ATTRIBUTES, *INTERNAL_COLUMNS)
 # Columns an update never changes: a submission keeps its token for life.
 _IMMUTABLE = frozenset({"token"})
 IN_QUEUE, PROCESSING = int(Status.IN_QUEUE), int(Status.PROCESSING)
 # Any other status is final.
 UNFINISHED_STATUSES: tuple[int, ...] = (IN_QUEUE, PROCESSING)
 
-MIGRATIONS_PACKAGE = "judge.migrations"
+MIGRATIONS_PACKAGE = "judge.store.migrations"
 _MIGRATION_FILE = re.compile(r"^(\d{4})_(\w+)\.sql$")
 # Arbitrary but fixed: every process that migrates this database takes the same lock.
 _MIGRATION_LOCK_KEY = 0x4A554447_45303031  # "JUDGE001"
@@ -62,7 +53,7 @@ _LEDGER = """
         applied_at  timestamptz NOT NULL DEFAULT now()
     )"""
 
-_SELECT_LIST = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+SELECT_LIST = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
 
 
 class StorageUnavailable(RuntimeError):
@@ -103,21 +94,6 @@ def describe_dsn(dsn: str) -> str:
         return "an unparsable DATABASE_URL"
     return (f"{parts.get('user', '?')}@{parts.get('host', 'localhost')}:"
             f"{parts.get('port', 5432)}/{parts.get('dbname', '?')}")
-
-
-def _token(value: str | uuid.UUID | None) -> uuid.UUID | None:
-    """The UUID a token names, or None for anything that is not a token (never found).
-
-    Only the canonical lowercase form counts: Judge0 matches tokens as strings, so
-    ``" <token>"``, upper case or ``urn:uuid:<token>`` find nothing there either.
-    """
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        parsed = uuid.UUID(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-    return parsed if parsed is not None and str(parsed) == value else None
 
 
 def _checked_columns(values: Mapping[str, Any], writable: bool = False) -> list[str]:
@@ -274,20 +250,20 @@ class Storage:
         self._execute(_insert_query(names), [row[name] for name in names])
 
     def get_submission(self, token: str) -> dict[str, Any] | None:
-        key = _token(token)
+        key = parse_token(token)
         if key is None:
             return None
-        query = sql.SQL("SELECT {} FROM submissions WHERE token = %s").format(_SELECT_LIST)
+        query = sql.SQL("SELECT {} FROM submissions WHERE token = %s").format(SELECT_LIST)
         return self._fetchone(query, [key])
 
     def get_many(self, tokens: Sequence[str]) -> list[dict[str, Any] | None]:
         """The submissions for ``tokens``, in the same order; None where a token is unknown.
         One query, whatever the number of tokens; duplicates give the same row twice."""
-        keys = [_token(token) for token in tokens]
+        keys = [parse_token(token) for token in tokens]
         wanted = list({key for key in keys if key is not None})
         if not wanted:
             return [None] * len(keys)
-        query = sql.SQL("SELECT {} FROM submissions WHERE token = ANY(%s)").format(_SELECT_LIST)
+        query = sql.SQL("SELECT {} FROM submissions WHERE token = ANY(%s)").format(SELECT_LIST)
         with self.pool.connection() as conn:
             found = {row["token"]: row for row in conn.execute(query, [wanted])}
         return [found.get(str(key)) if key else None for key in keys]
@@ -297,7 +273,7 @@ class Storage:
         if page < 1 or per_page < 1:
             raise ValueError(f"page and per_page must be positive, got {page} and {per_page}")
         query = sql.SQL("SELECT {} FROM submissions ORDER BY created_at DESC, id DESC "
-                        "LIMIT %s OFFSET %s").format(_SELECT_LIST)
+                        "LIMIT %s OFFSET %s").format(SELECT_LIST)
         with self.pool.connection() as conn, conn.transaction():
             total = conn.execute("SELECT count(*) AS n FROM submissions").fetchone()["n"]
             rows = conn.execute(query, [per_page, (page - 1) * per_page]).fetchall()
@@ -309,11 +285,11 @@ class Storage:
         A submission In Queue or Processing is never deleted (a worker may be judging it, and
         Judge0 refuses with 400), so a caller that checked the status first is race-free.
         """
-        key = _token(token)
+        key = parse_token(token)
         if key is None:
             return None
         query = sql.SQL("DELETE FROM submissions WHERE token = %s AND status_id <> ALL(%s) "
-                        "RETURNING {}").format(_SELECT_LIST)
+                        "RETURNING {}").format(SELECT_LIST)
         return self._fetchone(query, [key, list(UNFINISHED_STATUSES)])
 
     def finish_submission(self, token: str, values: Mapping[str, Any]) -> bool:
@@ -326,7 +302,7 @@ class Storage:
         status = values.get("status_id")
         if status is None or int(status) in UNFINISHED_STATUSES:
             raise ValueError(f"finish_submission needs a final status_id, got {status!r}")
-        key = _token(token)
+        key = parse_token(token)
         if key is None:
             return False
         names = tuple(_checked_columns(values, writable=True))
@@ -337,7 +313,7 @@ class Storage:
     def record_callback(self, token: str, status: str, attempts: int) -> None:
         """Store how the submission's callback went (judge/callbacks.py): the outcome of the
         last attempt and the number of attempts."""
-        key = _token(token)
+        key = parse_token(token)
         if key is not None:
             self._execute(sql.SQL("UPDATE submissions SET callback_status = %s, "
                                   "callback_attempts = %s WHERE token = %s"),

@@ -28,11 +28,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .config import Config
-from .languages import Language, LanguageCatalog
-from .pipeline import Pipeline
-from .sandbox import RunSpec
-from .statuses import Status
+from judge.config import Config
+from judge.contract.languages import Language, LanguageCatalog
+from judge.contract.statuses import Status
+from judge.judging.pipeline import Pipeline
+from judge.sandbox import RunSpec
 
 HELLO, COMPILE_ERROR, RUNTIME_ERROR = "hello", "compile_error", "runtime_error"
 ALL_STEPS = (HELLO, COMPILE_ERROR, RUNTIME_ERROR)

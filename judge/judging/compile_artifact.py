@@ -1,4 +1,4 @@
-"""The stored form of a compile artifact (judge/compile_cache.py) and its validation.
+"""The stored form of a compile artifact (judge/judging/compile_cache.py) and its validation.
 
 An artifact is what compiling left: the outcome (success or the compiler's refusal), the
 compile output and, after a success, the box's files and directories as Box.snapshot lists
@@ -17,12 +17,12 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-from .sandbox import Outcome
+from judge.sandbox import Outcome
+from judge.sandbox.spec import Entries
 
 MAGIC = b"JCC1"
 MAX_PATH, MAX_NAME = 4096, 255
 
-Entries = list[tuple[str, int, bytes | None]]  # Box.snapshot's format
 
 
 class ArtifactError(ValueError):

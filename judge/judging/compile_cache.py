@@ -6,7 +6,7 @@ stored and the others restore it instead of compiling again. Workers on differen
 only Postgres and Redis, so the artifacts live in Redis:
 
 * ``judge:cc:<sha256>`` - the artifact: the compile outcome (success or Compilation Error), its
-  output and, on success, the box's files (judge/compile_artifact.py);
+  output and, on success, the box's files (judge/judging/compile_artifact.py);
 * ``judge:cc:lru`` (key -> last use, ms), ``judge:cc:sizes`` (key -> bytes) and
   ``judge:cc:bytes`` (their total): the size bound, kept by Lua scripts so that concurrent
   workers never miscount; storing evicts the least recently used until the total fits;
@@ -41,7 +41,9 @@ from collections.abc import Iterator
 
 import redis
 
-from .compile_artifact import (
+from judge.config import Config
+from judge.contract.languages import Language
+from judge.judging.compile_artifact import (
     Artifact,
     ArtifactError,
     Entries,
@@ -49,9 +51,7 @@ from .compile_artifact import (
     parse,
     serialize,
 )
-from .config import Config
-from .languages import Language
-from .sandbox import Box, BoxError, Outcome, RunResult
+from judge.sandbox import BoxError, BoxFiles, Outcome, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +331,7 @@ class Flight:
         self.lock_token: str | None = None
         self.published = False
 
-    def restore(self, box: Box) -> RunResult | None:
+    def restore(self, box: BoxFiles) -> RunResult | None:
         """The compile result from the cache, the box reset to what compiling left (for a
         success); None on a miss or if the artifact cannot be restored."""
         artifact, self.artifact = self.artifact, None
@@ -348,7 +348,7 @@ class Flight:
         self.cache.count(HITS)
         return RunResult(artifact.outcome, stdout=artifact.output)
 
-    def publish(self, compiled: RunResult | None, box: Box) -> None:
+    def publish(self, compiled: RunResult | None, box: BoxFiles) -> None:
         """Count a compilation that ran and store its result if the submission alone decided
         it (the box right after a successful compile, or the compiler's refusal)."""
         cache = self.cache

@@ -1,28 +1,23 @@
 """The submission resource as Judge0 defines it: its attributes, which of them a client may set,
 the ``fields`` parameter and the ``base64_encoded`` flag (§4.1, §5.1, §5.2).
 
-Validation of a new submission lives in :mod:`judge.submission_rules` and output shaping in
-:mod:`judge.serializer`; ``parse_create``, ``serialize`` and the UTF-8 error names are
-re-exported here so that callers can import the whole resource from one place.
+Validation of a new submission lives in `rules` and output shaping in `render`, beside this
+module; both build on these names, and this module imports neither.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the real imports happen lazily in __getattr__ (they import this module)
+if TYPE_CHECKING:
     from judge.config import Config
-    from judge.serializer import (
-        UTF8_ERROR_CREATE_WAIT,
-        UTF8_ERROR_MULTIPLE,
-        UTF8_ERROR_SINGLE,
-        Utf8Error,
-        serialize,
-    )
-    from judge.submission_rules import parse_create
 
 __all__ = [
     "ATTRIBUTES",
+    "MASTER_ONLY_ATTRIBUTES",
+    "STORED_ATTRIBUTES",
+    "VIRTUAL_ATTRIBUTES",
     "PERMITTED",
     "DEFAULT_FIELDS",
     "TEXT_ATTRIBUTES",
@@ -30,13 +25,7 @@ __all__ = [
     "TIMESTAMP_ATTRIBUTES",
     "effective_base64",
     "parse_fields",
-    # re-exported lazily, see __getattr__
-    "parse_create",
-    "serialize",
-    "Utf8Error",
-    "UTF8_ERROR_SINGLE",
-    "UTF8_ERROR_MULTIPLE",
-    "UTF8_ERROR_CREATE_WAIT",
+    "parse_token",
 ]
 
 # Every attribute in Judge0's serializer order (master: 40). Output objects always follow this
@@ -83,6 +72,14 @@ ATTRIBUTES: tuple[str, ...] = (
     "status",
     "language",
 )
+
+# Computed on output, never stored.
+VIRTUAL_ATTRIBUTES = ("status", "language")
+STORED_ATTRIBUTES = tuple(name for name in ATTRIBUTES if name not in VIRTUAL_ATTRIBUTES)
+# Attributes Judge0 master added after the 1.13.1 release (`fields=*` leaves them out unless
+# MASTER_STAR_FIELDS=true).
+MASTER_ONLY_ATTRIBUTES = frozenset(
+    {"started_at", "queued_at", "updated_at", "queue_host", "execution_host"})
 
 # The 20 keys a client may set; anything else in a request body is ignored.
 PERMITTED: tuple[str, ...] = (
@@ -143,21 +140,16 @@ def parse_fields(raw: str | None) -> list[str] | str:
     return [name for name in ATTRIBUTES if name in wanted]
 
 
-_REEXPORTS = {
-    "parse_create": "judge.submission_rules",
-    "serialize": "judge.serializer",
-    "Utf8Error": "judge.serializer",
-    "UTF8_ERROR_SINGLE": "judge.serializer",
-    "UTF8_ERROR_MULTIPLE": "judge.serializer",
-    "UTF8_ERROR_CREATE_WAIT": "judge.serializer",
-}
+def parse_token(value: str | uuid.UUID | None) -> uuid.UUID | None:
+    """The UUID a token names, or None for anything that is not a token (never found).
 
-
-def __getattr__(name: str) -> Any:
-    """Lazy re-exports: those modules import this one, so importing them eagerly would cycle."""
-    module = _REEXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+    Only the canonical lowercase form counts: Judge0 matches tokens as strings, so
+    ``" <token>"``, upper case or ``urn:uuid:<token>`` find nothing there either.
+    """
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        parsed = uuid.UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return parsed if parsed is not None and str(parsed) == value else None

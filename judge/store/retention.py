@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 
-from .storage import UNFINISHED_STATUSES, Storage
+from judge.store.submissions import UNFINISHED_STATUSES, Storage
 
 log = logging.getLogger(__name__)
 RETENTION_LOCK_KEY = 0x4A554447_45303033  # "JUDGE003": one purge at a time, fleet-wide

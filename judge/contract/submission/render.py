@@ -11,16 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from judge.languages import Language
-from judge.statuses import Status
-from judge.submission import (
+from judge.contract.languages import Language
+from judge.contract.statuses import Status
+from judge.contract.submission.fields import (
     ATTRIBUTES,
     DECIMAL_ATTRIBUTES,
     DEFAULT_FIELDS,
     TEXT_ATTRIBUTES,
     TIMESTAMP_ATTRIBUTES,
 )
-from judge.wire import decimal_str, encode64, timestamp
+from judge.contract.wire import decimal_str, encode64, timestamp
 
 __all__ = [
     "serialize",
@@ -58,7 +58,7 @@ def serialize(row: Mapping[str, Any], fields: Iterable[str] | None = None, base6
 
     ``row`` uses the DB column names (``status_id``, ``language_id``; text as bytes, decimals
     as Decimal, timestamps as aware datetimes); missing columns render as null. ``fields`` is
-    the output of :func:`judge.submission.parse_fields` (None: the default set). Raises
+    the output of :func:`judge.contract.submission.fields.parse_fields` (None: the default set). Raises
     :class:`Utf8Error` in plain mode when a selected text attribute has a byte >= 0x80.
     """
     wanted = set(DEFAULT_FIELDS if fields is None else fields)

@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import Config
-from .context import open_cli_sandbox
-from .languages import LanguageCatalog
-from .pipeline import Pipeline
-from .serializer import serialize
-from .submission_rules import parse_create
+from judge.config import Config
+from judge.context import open_cli_sandbox
+from judge.contract.languages import LanguageCatalog
+from judge.contract.submission.render import serialize
+from judge.contract.submission.rules import parse_create
+from judge.judging.pipeline import Pipeline
 
 LIMIT_OPTIONS = ("cpu_time_limit", "cpu_extra_time", "wall_time_limit", "memory_limit",
                  "stack_limit", "max_processes_and_or_threads", "max_file_size",

@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from .config import Config
+from judge.config import Config
 
 log = logging.getLogger(__name__)
 STOP_GRACE = 30.0  # seconds children get to stop before they are killed

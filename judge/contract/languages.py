@@ -2,7 +2,7 @@
 
 Each language is data (DMOJ style): ids and names are what clients select by, the commands are
 what the worker writes into ``compile.sh`` / ``run.sh``, and each carries its own self-test
-programs (judge/selftest.py). Whether a language can run is the ``available`` flag: guessed at
+programs (judge/judging/selftest.py). Whether a language can run is the ``available`` flag: guessed at
 load time from the binaries its commands name, and replaced by what the live workers' self-tests
 report once one of them has finished (:meth:`LanguageCatalog.follow`).
 """
@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from judge.collation import collation_keys, glibc_like_key
-from judge.wire import sanitize_shell_arg
+from judge.contract.collation import collation_keys, glibc_like_key
+from judge.contract.wire import sanitize_shell_arg
 
 __all__ = [
     "DEFAULT_LANGUAGES_FILE",
@@ -36,7 +36,7 @@ __all__ = [
     "sort_by_name",
 ]
 
-DEFAULT_LANGUAGES_FILE = Path(__file__).resolve().parent.parent / "languages.yml"
+DEFAULT_LANGUAGES_FILE = Path(__file__).resolve().parents[2] / "languages.yml"
 
 # Judge0 recognises the multi-file "project" language by this exact name (§9.2).
 PROJECT_LANGUAGE_NAME = "Multi-file program"

@@ -11,9 +11,9 @@ from typing import Any, Protocol
 
 import redis
 
-from judge.languages import Language
-from judge.statuses import Status
-from judge.storage import Storage
+from judge.contract.languages import Language
+from judge.contract.statuses import Status
+from judge.store.submissions import Storage
 
 log = logging.getLogger(__name__)
 CACHE_KEY = "judge:statistics"

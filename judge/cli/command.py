@@ -16,9 +16,11 @@ from dataclasses import dataclass
 
 import psycopg
 
-from . import language_cli, launcher, local_run
-from .config import Config
-from .storage import Storage, StorageUnavailable, describe_dsn
+from judge.cli import languages as language_cli
+from judge.cli import run as local_run
+from judge.cli import up as launcher
+from judge.config import Config
+from judge.store.submissions import Storage, StorageUnavailable, describe_dsn
 
 
 def database_url() -> str:

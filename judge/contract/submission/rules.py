@@ -11,9 +11,9 @@ from decimal import Decimal
 from typing import Any
 
 from judge.config import Config
-from judge.languages import Language, LanguageCatalog
-from judge.submission import PERMITTED, effective_base64
-from judge.wire import decode64, ruby_float_str, ruby_to_d, ruby_to_i, to_decimal
+from judge.contract.languages import Language, LanguageCatalog
+from judge.contract.submission.fields import PERMITTED, effective_base64
+from judge.contract.wire import decode64, ruby_float_str, ruby_to_d, ruby_to_i, to_decimal
 
 __all__ = ["parse_create", "Errors", "MAX_OPTION_LENGTH"]
 

@@ -17,11 +17,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from .config import Config
-from .context import open_cli_sandbox
-from .languages import LanguageCatalog
-from .pipeline import Pipeline
-from .selftest import (
+from judge.config import Config
+from judge.context import open_cli_sandbox
+from judge.contract.languages import LanguageCatalog
+from judge.judging.pipeline import Pipeline
+from judge.judging.selftest import (
     ALL_STEPS,
     COMPILE_ERROR,
     HELLO,

@@ -4,7 +4,7 @@ again, and the queries the reconciler uses to find submissions that would otherw
 A worker claims a submission by moving it to Processing with `lease_until = now() + lease`,
 renews the lease while it judges, and the final write ends it. Every step is one conditional
 UPDATE, so the claims of two workers that received the same token cannot both succeed while
-the first one is alive, and the first final write wins (judge/storage.py).
+the first one is alive, and the first final write wins (judge/store/submissions.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 from psycopg import sql
 
 # the storage module's row shape and token parsing: leases are part of the same data layer
-from .storage import _SELECT_LIST, IN_QUEUE, PROCESSING, Storage, _token
+from judge.contract.submission.fields import parse_token
+from judge.store.submissions import IN_QUEUE, PROCESSING, SELECT_LIST, Storage
 
 RECONCILE_LOCK_KEY = 0x4A554447_45303032  # one reconciliation pass at a time, fleet-wide
 
@@ -29,7 +30,7 @@ class Leases:
     def claim(self, token: str, host: str, worker_id: str) -> dict[str, Any] | None:
         """Take a submission for judging: In Queue, or Processing under an expired lease.
         Returns the row, or None if it is final, gone, or held by a live worker."""
-        key = _token(token)
+        key = parse_token(token)
         if key is None:
             return None
         query = sql.SQL(
@@ -37,7 +38,7 @@ class Leases:
             "execution_host = %s, worker_id = %s, "
             "lease_until = now() + make_interval(secs => %s) "
             "WHERE token = %s AND (status_id = %s OR (status_id = %s AND "
-            "(lease_until IS NULL OR lease_until < now()))) RETURNING {}").format(_SELECT_LIST)
+            "(lease_until IS NULL OR lease_until < now()))) RETURNING {}").format(SELECT_LIST)
         return self._one(query, [PROCESSING, host, worker_id, self.seconds, key,
                                               IN_QUEUE, PROCESSING])
 
@@ -47,7 +48,7 @@ class Leases:
         row = self._one(
             "UPDATE submissions SET lease_until = now() + make_interval(secs => %s) "
             "WHERE token = %s AND status_id = %s AND worker_id = %s RETURNING 1 AS ok",
-            [self.seconds, _token(token), PROCESSING, worker_id])
+            [self.seconds, parse_token(token), PROCESSING, worker_id])
         return row is not None
 
     def _one(self, query: Any, params: list[Any]) -> dict[str, Any] | None:

@@ -1,1 +1,0 @@
-"""Versioned SQL files, applied in order by judge.storage.Storage.migrate."""

@@ -1,0 +1,1 @@
+"""Versioned SQL files, applied in order by judge.store.submissions.Storage.migrate."""
