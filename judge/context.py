@@ -35,9 +35,8 @@ class AppContext:
     languages: LanguageCatalog
 
     @classmethod
-    def create(cls, config: Config | None = None, *, flush_commits: bool = True) -> AppContext:
+    def create(cls, config: Config, *, flush_commits: bool = True) -> AppContext:
         """``flush_commits``: see Storage (workers pass False)."""
-        config = config or Config.load()
         queue = JobQueue(config.redis_url, config.judge0_version)
         languages = LanguageCatalog.load()
         # Available = what the live workers' self-tests passed (judge/language_reports.py).
@@ -78,7 +77,7 @@ def sandbox_settings(config: Config) -> SandboxSettings:
 
 
 def docker_settings(config: Config) -> DockerSettings:
-    from .sandbox.docker_backend import DockerSettings
+    from judge.sandbox.docker_backend import DockerSettings
 
     return DockerSettings(base_url=config.docker_host, image=config.docker_default_image,
                           runtime=config.docker_runtime, user=config.docker_sandbox_user,
@@ -106,8 +105,7 @@ class WorkerContext(AppContext):
         return f"{self.config.hostname}:{os.getpid()}:box{self.sandbox.box.id}"
 
     @classmethod
-    def create(cls, config: Config | None = None) -> WorkerContext:
-        config = config or Config.load()
+    def create(cls, config: Config) -> WorkerContext:
         sandbox = open_configured_sandbox(config)  # refuses to start without isolation
         base = AppContext.create(config, flush_commits=False)  # verdicts can be redone
         cache = CompileCache.from_config(base.queue.redis, config)

@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
 def _start(argv: list[str] | None) -> int:
     from judge import logs
     from judge.config import Config
+    from judge.context import WorkerContext
     from judge.sandbox import SandboxUnavailable
 
     from .worker import run_worker
@@ -36,10 +37,11 @@ def _start(argv: list[str] | None) -> int:
         print(f"worker refuses to start: {e}", file=sys.stderr)
         return 2
     try:
-        run_worker(burst=args.burst)
+        context = WorkerContext.create(config)  # refuses to start without isolation
     except SandboxUnavailable as e:
         print(f"worker refuses to start: {e}", file=sys.stderr)
         return 2
+    run_worker(context, burst=args.burst)
     return 0
 
 

@@ -1,8 +1,10 @@
 """The RQ job: judge one submission, identified by its token.
 
-The worker process keeps one `Context` (configuration, database pool, queue, languages and
-its claimed sandbox box) for all the jobs it runs; the work loop (loop.py) runs jobs
-in-process, so nothing is re-created per job.
+The worker process keeps one `Judging` (its context: configuration, database pool, queue,
+languages and its claimed sandbox box; its callback sender, metrics and lease renewer) for all
+the jobs it runs; the work loop (loop.py) runs jobs in-process, so nothing is re-created per
+job. RQ's own worker (`rq worker`) can run the same jobs: `judge_submission` then builds the
+process's `Judging` from the environment's configuration on its first job.
 """
 
 from __future__ import annotations
@@ -20,42 +22,92 @@ import redis
 
 from judge import logs
 from judge.callbacks import CallbackSender
+from judge.config import Config
 from judge.context import WorkerContext
 from judge.judging.verdict import internal_error
 from judge.metrics import Recorder
 from judge.store.leases import Leases
 
 log = logging.getLogger(__name__)
-_context: WorkerContext | None = None
-_callbacks: CallbackSender | None = None
-_metrics: Recorder | None = None
-_renewer: LeaseRenewer | None = None
 
 
-def install(context: WorkerContext) -> None:
-    """Called by the worker entry point before it starts taking jobs."""
-    global _context, _callbacks, _metrics, _renewer
-    _context = context
-    _metrics = Recorder(context.queue.redis)
-    _renewer = LeaseRenewer(context.leases, context.worker_id)
-    if _callbacks is None:
-        _callbacks = CallbackSender(context.config, context.languages, _metrics)
-        # After the work loop ends (a graceful shutdown), the interpreter waits for the pool's
-        # threads, so queued callbacks are delivered; then this closes its connections.
-        atexit.register(_callbacks.close)
+class Judging:
+    """What a worker process needs to judge submissions, one after another."""
+
+    def __init__(self, context: WorkerContext):
+        self.ctx = context
+        self.metrics = Recorder(context.queue.redis)
+        self.renewer = LeaseRenewer(context.leases, context.worker_id)
+        self.callbacks = CallbackSender(context.config, context.languages, self.metrics)
+
+    def close(self) -> None:
+        """After the work loop: queued callbacks are delivered, then connections close."""
+        self.callbacks.close()
+        self.ctx.close()
+
+    def resend_callback(self, token: str, url: str) -> None:
+        """For the reconciler: deliver a callback a dead worker left pending."""
+        self.callbacks.submit(token, url)
+
+    def prepare_next(self) -> None:
+        """The next submission's box and warm sandbox, made ready after this one's verdict is
+        out rather than on the next one's clock."""
+        self.ctx.sandbox.prepare()
+
+    def judge(self, token: str, signals: redis.client.Pipeline) -> None:
+        """Judge one submission. Its completion signal and metrics go into `signals`, a Redis
+        pipeline the worker's loop sends right after this returns, with its own bookkeeping,
+        in one round trip."""
+        with logs.bind(token=token):  # every line logged while judging it names the submission
+            self._judge(token, signals)
+
+    def _judge(self, token: str, signals: redis.client.Pipeline) -> None:
+        ctx = self.ctx
+        row = ctx.leases.claim(token, ctx.config.hostname, ctx.worker_id)
+        if row is None:
+            log.info("submission %s is final, gone or judged by a live worker; skipped", token)
+            return
+        started = time.monotonic()
+        try:
+            with self.renewer.holding(token):
+                language = ctx.languages.get(row["language_id"])
+                if language is None:
+                    raise LookupError(f"language with id {row['language_id']} doesn't exist")
+                values = ctx.pipeline.judge(row, language)
+        except Exception as e:  # every failure becomes status 13, never a stuck submission
+            log.error("judging %s failed:\n%s", token, traceback.format_exc())
+            values = internal_error(f"{type(e).__name__}: {e}")
+        callback_url = row.get("callback_url")
+        if callback_url and ctx.config.callbacks_max_tries > 0:
+            values = {**values, "callback_status": "pending"}
+        if not ctx.storage.finish_submission(token, values):
+            return  # another worker stored the verdict first, and sent its callback
+        ctx.queue.notify_done(token, signals)  # first in the pipeline: a client may be waiting
+        log.info("judged: status %s", int(values["status_id"]),
+                 extra={"status_id": int(values["status_id"]),
+                        "language_id": row["language_id"]})
+        self.metrics.judged(values, time.monotonic() - started, ctx.pipeline.compile_seconds,
+                            pipe=signals)
+        if callback_url:  # every final status, Internal Error included
+            self.callbacks.submit(token, callback_url)
 
 
-def resend_callback(token: str, url: str) -> None:
-    """For the reconciler: deliver a callback a dead worker left pending."""
-    if _callbacks is not None:
-        _callbacks.submit(token, url)
+_rq_judging: Judging | None = None  # only under RQ's own worker, which knows no Judging
 
 
-def context() -> WorkerContext:
-    global _context
-    if _context is None:  # a job run outside `judge worker` (e.g. rq's own CLI)
-        install(WorkerContext.create())
-    return _context
+def judge_submission(token: str) -> None:
+    """The job function the API enqueues (judge/queue.py: JOB_FUNCTION), for RQ's own worker.
+    Our work loop calls `Judging.judge` instead."""
+    global _rq_judging
+    if _rq_judging is None:
+        _rq_judging = Judging(WorkerContext.create(Config.load()))
+        atexit.register(_rq_judging.close)
+    with _rq_judging.ctx.queue.redis.pipeline() as signals:
+        try:
+            _rq_judging.judge(token, signals)
+            signals.execute()
+        finally:
+            _rq_judging.prepare_next()
 
 
 class LeaseRenewer:
@@ -101,57 +153,3 @@ class LeaseRenewer:
             if not renewed and self._held is not None and self._held[0] == token:
                 log.warning("lost the lease on %s", token)
                 self._held = None  # another worker judges it now; stop renewing
-
-
-def judge_submission(token: str, signals: redis.client.Pipeline | None = None) -> None:
-    """Judge one submission. Its completion signal and metrics go into `signals`, a Redis
-    pipeline the worker's loop sends right after this returns, with its own bookkeeping, in
-    one round trip; called without one (RQ's own worker), it sends them itself and readies
-    the sandbox for the next submission."""
-    if signals is None:
-        with context().queue.redis.pipeline() as own:
-            try:
-                judge_submission(token, own)
-                own.execute()
-            finally:
-                prepare_next()
-        return
-    with logs.bind(token=token):  # every line logged while judging it names the submission
-        _judge(token, signals)
-
-
-def prepare_next() -> None:
-    """The next submission's box and warm sandbox, made ready after this one's verdict is
-    out rather than on the next one's clock."""
-    context().sandbox.prepare()
-
-
-def _judge(token: str, signals: redis.client.Pipeline) -> None:
-    ctx = context()
-    row = ctx.leases.claim(token, ctx.config.hostname, ctx.worker_id)
-    if row is None:
-        log.info("submission %s is final, gone or judged by a live worker; skipped", token)
-        return
-    started = time.monotonic()
-    try:
-        with _renewer.holding(token):
-            language = ctx.languages.get(row["language_id"])
-            if language is None:
-                raise LookupError(f"language with id {row['language_id']} doesn't exist")
-            values = ctx.pipeline.judge(row, language)
-    except Exception as e:  # every failure becomes status 13, never a stuck submission
-        log.error("judging %s failed:\n%s", token, traceback.format_exc())
-        values = internal_error(f"{type(e).__name__}: {e}")
-    callback_url = row.get("callback_url")
-    if callback_url and ctx.config.callbacks_max_tries > 0:
-        values = {**values, "callback_status": "pending"}
-    if not ctx.storage.finish_submission(token, values):
-        return  # another worker stored the verdict first, and sent its callback
-    ctx.queue.notify_done(token, signals)  # first in the pipeline: a client may be waiting
-    log.info("judged: status %s", int(values["status_id"]),
-             extra={"status_id": int(values["status_id"]), "language_id": row["language_id"]})
-    if _metrics is not None:
-        _metrics.judged(values, time.monotonic() - started, ctx.pipeline.compile_seconds,
-                        pipe=signals)
-    if callback_url and _callbacks is not None:  # every final status, Internal Error included
-        _callbacks.submit(token, callback_url)

@@ -14,15 +14,13 @@ lists exactly those languages.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 
 from judge import logs
 from judge.context import WorkerContext
 from judge.language_reports import LanguageReports
 from judge.store.retention import Retention
 
-from . import jobs
+from .jobs import Judging
 from .loop import WorkLoop
 from .reconciler import Reconciler
 from .reporter import LanguageReporter
@@ -30,19 +28,17 @@ from .reporter import LanguageReporter
 log = logging.getLogger(__name__)
 
 
-def run_worker(context: WorkerContext | None = None, burst: bool = False) -> None:
-    """Claim a box, then take jobs until asked to stop (or, with `burst`, until the queue is
+def run_worker(context: WorkerContext, burst: bool = False) -> None:
+    """Take jobs in `context`'s box until asked to stop (or, with `burst`, until the queue is
     empty)."""
-    context = context or WorkerContext.create()
     logs.bind_process(worker=context.worker_id)  # on every line this process logs
-    jobs.install(context)
-    name = f"{socket.gethostname()}.{os.getpid()}.box{context.sandbox.box.id}"
+    judging = Judging(context)
     retention = (Retention(context.storage, context.config.submission_retention)
                  if context.config.submission_retention > 0 else None)
     reconciler = Reconciler(context.leases, context.queue, context.config.reconcile_interval,
-                            context.config.reconcile_queued_after, jobs.resend_callback,
+                            context.config.reconcile_queued_after, judging.resend_callback,
                             context.config.callbacks_resend_after, retention)
-    log.info("worker %s judging queue %r in box %s", name, context.queue.name,
+    log.info("worker %s judging queue %r in box %s", context.worker_id, context.queue.name,
              context.sandbox.box.path)
     reconciler.start()
     reporter = None
@@ -51,9 +47,10 @@ def run_worker(context: WorkerContext | None = None, burst: bool = False) -> Non
                                     context.worker_id)
         reporter.start()
     try:
-        WorkLoop(context.queue, name, jobs.judge_submission, jobs.prepare_next, burst).run()
+        WorkLoop(context.queue, context.worker_id, judging.judge, judging.prepare_next,
+                 burst).run()
     finally:
         if reporter is not None:
             reporter.stop()
         reconciler.stop()
-        context.close()
+        judging.close()

@@ -1,8 +1,9 @@
 """The ``judge`` command: one function per subcommand, registered in :data:`COMMANDS`.
 
-Adding a subcommand means writing ``_name(args) -> int`` (and, if it takes options, an
+Adding a subcommand means writing ``_name(args, config) -> int`` (and, if it takes options, an
 ``_name_options(parser)``) and adding one :class:`Command` line; ``main`` builds the parser
-from that table, so the help text and the dispatch cannot drift apart.
+from that table, so the help text and the dispatch cannot drift apart, and loads the
+configuration once for whichever subcommand runs.
 """
 
 from __future__ import annotations
@@ -23,17 +24,11 @@ from judge.config import Config
 from judge.store.submissions import Storage, StorageUnavailable, describe_dsn
 
 
-def database_url() -> str:
-    """Where the database is: ``DATABASE_URL`` / ``POSTGRES_*`` / ``judge0.conf``, else the
-    local one `make services` sets up."""
-    return Config.load().database_url
-
-
 @dataclass(frozen=True)
 class Command:
     name: str
     help: str
-    run: Callable[[argparse.Namespace], int]
+    run: Callable[[argparse.Namespace, Config], int]
     options: Callable[[argparse.ArgumentParser], None] | None = None
 
 
@@ -43,8 +38,8 @@ def _migrate_options(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s)")
 
 
-def _migrate(args: argparse.Namespace) -> int:
-    dsn = database_url()
+def _migrate(args: argparse.Namespace, config: Config) -> int:
+    dsn = config.database_url
     with Storage(dsn, max_size=1, open=False) as storage:
         storage.open(wait=True, timeout=args.timeout)
         applied = storage.migrate()
@@ -63,16 +58,16 @@ def _up_options(parser: argparse.ArgumentParser) -> None:
                         help="where the API listens (default: 0.0.0.0:$PORT, PORT=2358)")
 
 
-def _up(args: argparse.Namespace) -> int:
+def _up(args: argparse.Namespace, config: Config) -> int:
     logging.getLogger().setLevel(logging.INFO)
-    return launcher.run(Config.load(), workers=args.workers, bind=args.bind)
+    return launcher.run(config, workers=args.workers, bind=args.bind)
 
 
-def _api(args: argparse.Namespace) -> int:
-    os.execv(sys.executable, launcher.api_command(Config.load(), args.bind))
+def _api(args: argparse.Namespace, config: Config) -> int:
+    os.execv(sys.executable, launcher.api_command(config, args.bind))
 
 
-def _worker(args: argparse.Namespace) -> int:
+def _worker(args: argparse.Namespace, config: Config) -> int:
     os.execv(sys.executable, launcher.worker_command())
 
 
@@ -114,7 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return args.run(args)
+        config = Config.load()  # the environment, then judge0.conf
+    except ValueError as e:  # ConfigError: a setting it cannot read
+        print(f"judge {args.command}: {e}", file=sys.stderr)
+        return 2
+    try:
+        return args.run(args, config)
     except StorageUnavailable as e:
         print(f"judge {args.command}: {e}", file=sys.stderr)
     except psycopg.Error as e:

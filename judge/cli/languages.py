@@ -58,8 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.set_defaults(action_run=_check)
 
 
-def run(args: argparse.Namespace) -> int:
-    return args.action_run(args)
+def run(args: argparse.Namespace, config: Config) -> int:
+    return args.action_run(args, config)
 
 
 def debian_packages(catalog: LanguageCatalog) -> list[str]:
@@ -75,7 +75,7 @@ def _installed(package: str) -> bool:
         Path("/var/lib/dpkg/info").glob(f"{package}:*.list"))
 
 
-def _packages(args: argparse.Namespace) -> int:
+def _packages(args: argparse.Namespace, config: Config) -> int:
     packages = debian_packages(LanguageCatalog.load(detect_available=False))
     for package in packages:
         if not args.missing or not _installed(package):
@@ -83,8 +83,7 @@ def _packages(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(args: argparse.Namespace) -> int:
-    config = Config.load()
+def _check(args: argparse.Namespace, config: Config) -> int:
     catalog = LanguageCatalog.load()
     languages = languages_to_test(catalog, args.ids or None)
     if args.ids and len(languages) != len(set(args.ids)):

@@ -30,8 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--" + name.replace("_", "-"), dest=name)
 
 
-def run(args: argparse.Namespace, config: Config | None = None) -> int:
-    config = config or Config.load()
+def run(args: argparse.Namespace, config: Config) -> int:
     languages = LanguageCatalog.load()
     body: dict[str, Any] = {"language_id": args.language,
                             "source_code": args.file.read_bytes().decode("latin-1")}
