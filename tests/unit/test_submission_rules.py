@@ -350,3 +350,8 @@ def test_text_that_postgres_cannot_store_is_refused_not_a_500(
     body = {"source_code": "int main(){}", "language_id": 50, "compiler_options": value}
     assert errors_of(body, config, catalog) == (
         '{"compiler_options":["must not contain NUL characters or unpaired UTF-16 surrogates"]}')
+
+
+def test_the_request_schema_declares_exactly_the_permitted_attributes_in_their_order():
+    from judge.contract.submission.request import CreateRequest
+    assert tuple(CreateRequest(False).fields) == PERMITTED

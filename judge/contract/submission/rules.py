@@ -12,8 +12,9 @@ from typing import Any
 
 from judge.config import Config
 from judge.contract.languages import Language, LanguageCatalog
-from judge.contract.submission.fields import PERMITTED, effective_base64
-from judge.contract.wire import decode64, ruby_float_str, ruby_to_d, ruby_to_i, to_decimal
+from judge.contract.submission.fields import effective_base64
+from judge.contract.submission.request import BOOLEAN_ATTRIBUTES, cast_request, cast_value
+from judge.contract.wire import ruby_float_str, to_decimal
 
 __all__ = ["parse_create", "Errors", "MAX_OPTION_LENGTH"]
 
@@ -21,15 +22,7 @@ Errors = dict[str, list[str]]
 
 MAX_OPTION_LENGTH = 512
 
-_INTEGER_ATTRIBUTES = ("language_id", "number_of_runs", "memory_limit", "stack_limit",
-                       "max_processes_and_or_threads", "max_file_size")
-_DECIMAL_ATTRIBUTES = ("cpu_time_limit", "cpu_extra_time", "wall_time_limit")
-_BOOLEAN_ATTRIBUTES = ("enable_per_process_and_thread_time_limit",
-                       "enable_per_process_and_thread_memory_limit",
-                       "redirect_stderr_to_stdout", "enable_network")
 _STRING_ATTRIBUTES = ("compiler_options", "command_line_arguments", "callback_url")
-# Base64-decoded on input when the request's flag is true; additional_files always is.
-_FLAGGED_TEXT_ATTRIBUTES = ("source_code", "stdin", "expected_output")
 
 # Numericality rules: (lower bound, whether it is strict). The upper bound is the config's
 # MAX_<NAME>, and the default the config's <NAME>, for every one of these.
@@ -46,8 +39,6 @@ _NUMERIC_RULES: dict[str, tuple[int, bool]] = {
 _PER_PROCESS_FLAGS = ("enable_per_process_and_thread_time_limit",
                       "enable_per_process_and_thread_memory_limit")
 
-# Rails' boolean cast: these are false, "" is nil, anything else is true.
-_FALSE_VALUES = (False, 0, "0", "f", "F", "false", "FALSE", "off", "OFF")
 # Ruby's numericality validator: integers by regex, hex refused, the rest via Kernel#Float.
 _INTEGER_LITERAL = re.compile(r"[+-]?[0-9]+")
 _HEX_LITERAL = re.compile(r"[+-]?0[xX]")
@@ -72,32 +63,20 @@ def parse_create(body: Mapping[str, Any], base64_encoded: bool | str | None, con
     """
     if not isinstance(base64_encoded, bool):
         base64_encoded = effective_base64(base64_encoded, config)
-    raw = {key: body.get(key) for key in PERMITTED
-           if not isinstance(body.get(key), list | dict | tuple)}
-
-    attributes: dict[str, Any] = {}
-    for name in _FLAGGED_TEXT_ATTRIBUTES:
-        attributes[name] = _cast_text(raw.get(name), decode=base64_encoded)
-    attributes["additional_files"] = _cast_text(raw.get("additional_files"), decode=True)
-    for name in _STRING_ATTRIBUTES:
-        attributes[name] = _cast_string(raw.get(name))
-    attributes["language_id"] = _cast_integer(raw.get("language_id"))
+    attributes = cast_request(body, base64_encoded)
 
     # Defaults replace only nil (after casting): 0 and false are kept. The numericality
     # validator then looks at the value before casting, which is the default if one applied.
     before_cast: dict[str, Any] = {}
     for name in _NUMERIC_RULES:
-        cast = _cast_decimal if name in _DECIMAL_ATTRIBUTES else _cast_integer
-        value = cast(raw.get(name))
-        if value is None:
+        if attributes[name] is None:
             before_cast[name] = getattr(config, name)
-            value = cast(before_cast[name])
+            attributes[name] = cast_value(name, before_cast[name])
         else:
-            before_cast[name] = raw[name]
-        attributes[name] = value
-    for name in _BOOLEAN_ATTRIBUTES:
-        value = _cast_boolean(raw.get(name))
-        attributes[name] = getattr(config, name) if value is None else value
+            before_cast[name] = body[name]
+    for name in BOOLEAN_ATTRIBUTES:
+        if attributes[name] is None:
+            attributes[name] = getattr(config, name)
 
     errors = _validate(attributes, before_cast, config, languages)
     return (None, errors) if errors else (attributes, {})
@@ -229,48 +208,6 @@ def _float_digits(value: float | Decimal) -> Decimal | None:
     return Decimal(format(float(value), ".15g"))
 
 
-def _cast_integer(value: Any) -> int | None:
-    """Rails' integer cast: true→1, false→0, blank string→nil, otherwise Ruby ``to_i``."""
-    if isinstance(value, bool):
-        return int(value)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        return ruby_to_i(value)
-    except ValueError:  # NaN and infinity: Rails rescues the cast to nil
-        return None
-
-
-def _cast_decimal(value: Any) -> Decimal | None:
-    """Rails' decimal cast: like the integer cast but keeping the fraction (``to_d``)."""
-    if isinstance(value, bool):
-        return Decimal(int(value))
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        return ruby_to_d(value)
-    except ValueError:
-        return None
-
-
-def _cast_boolean(value: Any) -> bool | None:
-    if value is None or value == "":
-        return None
-    return value not in _FALSE_VALUES
-
-
-def _cast_string(value: Any) -> str | None:
-    """Rails' string cast (true→"t", false→"f", numbers as Ruby prints them). Judge0 would
-    answer 500 when a number reaches the base64 decoder; we decode its text instead."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, float):
-        return ruby_float_str(value)
-    return str(value)
-
-
 def _storable_text(value: str | None) -> bool:
     """PostgreSQL text holds neither NUL nor lone surrogates (invalid in UTF-8)."""
     if value is None:
@@ -280,13 +217,6 @@ def _storable_text(value: str | None) -> bool:
     except UnicodeEncodeError:
         return False
     return "\x00" not in value
-
-
-def _cast_text(value: Any, *, decode: bool) -> bytes | None:
-    text = _cast_string(value)
-    if text is None:
-        return None
-    return decode64(text) if decode else text.encode("utf-8", errors="surrogatepass")
 
 
 def _blank_bytes(value: bytes | None) -> bool:
