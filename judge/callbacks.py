@@ -5,8 +5,9 @@ Judge0 delivers synchronously at the end of the worker job, so a slow endpoint s
 worker. Here the job hands the token to a :class:`CallbackSender`, a small thread pool inside
 the worker process (``CALLBACKS_THREADS``), and goes on judging; the outcome of the last
 attempt is stored in ``callback_status`` / ``callback_attempts``. On a graceful shutdown the
-worker waits for the deliveries it has queued. A worker that is killed loses them, leaving
-``callback_status = 'pending'`` behind for an operator to see.
+worker waits for the deliveries it has queued. A worker that is killed leaves
+``callback_status = 'pending'`` behind; a live worker's reconciler re-sends those callbacks
+once ``CALLBACKS_RESEND_AFTER`` has passed (workers/reconciler.py).
 
 Judge0's delivery rules are kept: at most ``CALLBACKS_MAX_TRIES`` attempts, back to back,
 retried only when an attempt raises (connection refused, DNS failure, timeout); any HTTP

@@ -74,7 +74,7 @@ class Judging:
                 if language is None:
                     raise LookupError(f"language with id {row['language_id']} doesn't exist")
                 values = ctx.pipeline.judge(row, language)
-        except Exception as e:  # every failure becomes status 13, never a stuck submission
+        except Exception as e:  # noqa: BLE001 - every failure becomes status 13, never a stuck submission
             log.error("judging %s failed:\n%s", token, traceback.format_exc())
             values = internal_error(f"{type(e).__name__}: {e}")
         callback_url = row.get("callback_url")
@@ -146,7 +146,7 @@ class LeaseRenewer:
     def _renew_one(self, token: str) -> None:
         try:
             renewed = self.leases.renew(token, self.worker_id)
-        except Exception as e:  # the database is down: keep trying while judging
+        except Exception as e:  # noqa: BLE001 - the database is down: keep trying while judging
             log.warning("cannot renew the lease on %s: %s", token, e)
             return
         with self._lock:

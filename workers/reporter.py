@@ -60,13 +60,13 @@ class LanguageReporter:
         self._thread.join(STOP_GRACE + 1)
         try:
             self.reports.withdraw(self.worker_id)
-        except Exception as e:  # Redis down: the report expires by itself
+        except Exception as e:  # noqa: BLE001 - Redis down: the report expires by itself
             log.warning("cannot withdraw the language report: %s", e)
 
     def _publish(self) -> None:
         try:
             self.reports.publish(self.worker_id, self.ids, self.done)
-        except Exception as e:  # Redis down: try again at the next heartbeat
+        except Exception as e:  # noqa: BLE001 - Redis down: try again at the next heartbeat
             log.warning("cannot publish the language report: %s", e)
 
     def _main(self) -> None:

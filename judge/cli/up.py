@@ -30,6 +30,9 @@ def api_command(config: Config, bind: str | None = None) -> list[str]:
             # gthread: a `wait=true` request blocks one thread while its submission is judged
             "--worker-class", "gthread", "--threads", str(max(config.rails_max_threads, 16)),
             "--graceful-timeout", str(int(STOP_GRACE)), "--timeout", "0",
+            # unused, and shared by every instance on a host (~/.gunicorn/gunicorn.ctl): one
+            # stopping would remove another's
+            "--no-control-socket",
             "--access-logfile", "-", "--log-level", "info"]
 
 

@@ -366,7 +366,7 @@ class Flight:
                                                           entries))
         except BoxError:
             pass  # too big to cache, or not only files and directories
-        except Exception as e:  # storing is an optimisation: judging goes on without it
+        except Exception as e:  # noqa: BLE001 - storing is an optimisation: judging goes on without it
             log.warning("compile cache: cannot store %s: %s", self.key, e)
 
 

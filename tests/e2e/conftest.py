@@ -10,9 +10,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import psycopg
 import pytest
@@ -21,8 +20,6 @@ import requests
 from psycopg import sql as psycopg_sql
 
 from judge.store.submissions import Storage
-
-T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
 # Overridable so that two test sessions can share a machine without sharing boxes or uids.
@@ -82,7 +79,7 @@ def start_engine(database_url: str, redis_url: str, extra_env: dict[str, str] | 
     api = subprocess.Popen([sys.executable, "-m", "gunicorn", "api.wsgi:application",
                             "--bind", f"127.0.0.1:{port}", "--workers", "2",
                             "--worker-class", "gthread", "--threads", "16",
-                            "--log-level", "warning"], cwd=ROOT, env=env)
+                            "--log-level", "warning", "--no-control-socket"], cwd=ROOT, env=env)
     procs = [api] + [subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env)
                      for _ in range(workers)]
     engine = Engine(f"http://127.0.0.1:{port}", env)
@@ -92,17 +89,6 @@ def start_engine(database_url: str, redis_url: str, extra_env: dict[str, str] | 
         stop_engine(procs)
         raise
     return engine, procs
-
-
-def wait_for(check: Callable[[], T], what: str, timeout: float = 60) -> T:
-    """`check()` once it is truthy; fails the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"{what} within {timeout} s")
 
 
 def stop_engine(procs: list[subprocess.Popen]) -> None:

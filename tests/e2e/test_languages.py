@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import redis
@@ -29,6 +28,7 @@ from judge.judging.selftest import (
 from judge.language_reports import LanguageReports
 
 from ..hostcheck import live_processes, mounted, run_cgroups
+from ..waiting import wait_for
 from .conftest import ROOT
 from .test_submissions import b64
 
@@ -47,13 +47,11 @@ def finished_reports(engine, timeout: float = 240) -> list:
     """The workers' reports once every live worker has finished its start-up self-test (the
     first start on a host tests every installed toolchain; later ones hit the cache)."""
     reports = reports_of(engine)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def finished() -> list | None:
         live = reports.live()
-        if len(live) >= 2 and all(report.done for report in live):
-            return live
-        time.sleep(0.2)
-    raise AssertionError(f"the workers did not finish their self-tests: {reports.live()}")
+        return live if len(live) >= 2 and all(report.done for report in live) else None
+    return wait_for(finished, "the workers finished their self-tests", timeout)
 
 
 def step_source(language_id: int, step: str) -> str | None:
@@ -95,10 +93,10 @@ def test_every_worker_reports_what_its_self_test_passed(engine):
 
 def test_get_languages_lists_exactly_the_reported_languages_in_judge0s_order(engine):
     reported = frozenset().union(*(report.ids for report in finished_reports(engine)))
-    time.sleep(2.1)  # the API trusts what it read for two seconds
-    listed = engine.get("/languages").json()
-    expected = sort_by_name(CATALOG.get(i) for i in reported)
-    assert listed == [{"id": lang.id, "name": lang.name} for lang in expected]
+    expected = [{"id": lang.id, "name": lang.name}
+                for lang in sort_by_name(CATALOG.get(i) for i in reported)]
+    # the API trusts what it read for two seconds: it catches up by itself
+    wait_for(lambda: engine.get("/languages").json() == expected, "GET /languages caught up", 30)
 
 
 def test_languages_all_lists_every_declared_language_with_is_archived(engine):

@@ -37,7 +37,8 @@ from judge.metrics import (
 )
 from judge.store.submissions import Storage
 
-from .conftest import ROOT, Engine, free_port, isolated_database, running_engine, wait_for
+from ..waiting import wait_for
+from .conftest import ROOT, Engine, free_port, isolated_database, running_engine
 
 PY, C = 71, 50
 DAY = 86400

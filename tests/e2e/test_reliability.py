@@ -21,6 +21,7 @@ import redis
 import requests
 
 from ..hostcheck import live_processes, mounted, run_cgroups
+from ..waiting import wait_for
 from .conftest import ROOT, free_port, start_engine, stop_engine
 
 PY = 71
@@ -34,12 +35,15 @@ PG_BIN = Path("/usr/lib/postgresql")
 
 
 def poll(engine, token: str, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
+    """The submission once final."""
+    def final() -> dict | None:
         body = engine.get(f"/submissions/{token}", fields="status,stdout,message").json()
-        if body["status"]["id"] > 2 or time.monotonic() > deadline:
-            return body
-        time.sleep(0.1)
+        return body if body["status"]["id"] > 2 else None
+    return wait_for(final, f"{token} final", timeout)
+
+
+def status_of(engine, token: str) -> int:
+    return engine.get(f"/submissions/{token}").json()["status"]["id"]
 
 
 def box_uid_processes() -> list[str]:
@@ -53,16 +57,13 @@ def test_a_worker_killed_mid_run_leaves_nothing_and_the_submission_still_finishe
     try:
         token = engine.post({"source_code": "import time\ntime.sleep(2)\nprint('done')",
                              "language_id": PY}).json()["token"]
-        deadline = time.monotonic() + 20
-        while engine.get(f"/submissions/{token}").json()["status"]["id"] != 2:
-            assert time.monotonic() < deadline, "never started"
-            time.sleep(0.05)
-        time.sleep(0.3)  # the program is running in the sandbox now
-        assert box_uid_processes(), "expected the sandboxed program to be running"
+        wait_for(lambda: status_of(engine, token) == 2, "the submission started", 20)
+        wait_for(lambda: any("python3" in p for p in box_uid_processes()),
+                 "the sandboxed program running", 20)
         procs[1].send_signal(signal.SIGKILL)
         procs[1].wait()
-        time.sleep(0.5)
-        assert box_uid_processes() == []  # --die-with-parent and PDEATHSIG take the box down
+        # --die-with-parent and PDEATHSIG take the box down
+        wait_for(lambda: box_uid_processes() == [], "nothing of the box left", 10)
         # a new worker on this host cleans what the dead one left and the submission is judged
         procs.append(subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT,
                                       env=engine.env))
@@ -199,14 +200,12 @@ def test_postgres_outage_gives_503_json_and_recovers_without_restart(private_pos
             assert resp.status_code == 503, resp.text
             assert resp.json() == {"error": "the database is unavailable, try again later"}
         start_pg()
-        deadline = time.monotonic() + 30
-        while True:  # the pool replaces its dead connections by itself
+        def judged_after() -> dict | None:  # the pool replaces its dead connections by itself
             try:
-                after = engine.run({"source_code": "print('after')", "language_id": PY})
-                break
+                return engine.run({"source_code": "print('after')", "language_id": PY})
             except (AssertionError, requests.RequestException):
-                assert time.monotonic() < deadline, "the engine did not recover"
-                time.sleep(0.5)
+                return None
+        after = wait_for(judged_after, "the engine recovered", 30)
         assert after["stdout"] == "after\n"
     finally:
         stop_engine(procs)
@@ -219,10 +218,7 @@ def test_sigterm_lets_a_worker_finish_its_submission_and_stop_taking_new_ones(da
     try:
         running = engine.post({"source_code": "import time\ntime.sleep(1.5)\nprint('done')",
                                "language_id": PY}).json()["token"]
-        deadline = time.monotonic() + 20
-        while engine.get(f"/submissions/{running}").json()["status"]["id"] != 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(lambda: status_of(engine, running) == 2, "the submission started", 20)
         procs[1].send_signal(signal.SIGTERM)
         waiting = engine.post({"source_code": "print(2)", "language_id": PY}).json()["token"]
         assert procs[1].wait(30) == 0
@@ -259,10 +255,8 @@ def test_a_flood_of_2000_single_and_batched_submissions_all_reach_one_final_stat
         assert [code for code, _ in results] == [201] * 2000
         tokens = [token for _, token in results]
         assert len(set(tokens)) == 2000
-        deadline = time.monotonic() + 240
-        while storage.count_pending() or _processing(storage):
-            assert time.monotonic() < deadline, "the flood was not judged in time"
-            time.sleep(1)
+        wait_for(lambda: not (storage.count_pending() or _processing(storage)),
+                 "the flood judged", 240)
         rows = storage.get_many(tokens)
         assert [row["status_id"] for row in rows] == [3] * 2000  # each Accepted, exactly once
         assert all(row["finished_at"] is not None for row in rows)
@@ -315,11 +309,8 @@ def test_a_callback_left_pending_by_a_killed_worker_is_sent_again(database_url, 
                                       env=engine.env))
         again = receiver.next(30)
         assert again.method == "PUT" and again.json()["token"] == token
-        deadline = time.monotonic() + 30
-        while not (storage.get_submission(token)["callback_status"] or "").startswith(
-                "delivered"):
-            assert time.monotonic() < deadline, storage.get_submission(token)["callback_status"]
-            time.sleep(0.1)
+        wait_for(lambda: (storage.get_submission(token)["callback_status"] or "").startswith(
+            "delivered"), "the callback delivered", 30)
     finally:
         stop_engine(procs)
         receiver.close()

@@ -19,7 +19,8 @@ from rq.suspension import resume, suspend
 from rq.worker import WorkerStatus
 
 from ..hostcheck import live_processes, run_cgroups
-from .conftest import ROOT, Engine, isolated_database, start_engine, stop_engine, wait_for
+from ..waiting import wait_for
+from .conftest import ROOT, Engine, isolated_database, start_engine, stop_engine
 
 PY = 71
 REDIS_URL = "redis://127.0.0.1:6379/3"
