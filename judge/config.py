@@ -1,4 +1,5 @@
-"""Configuration: every Judge0 variable (§12 of the reference) under its Judge0 name, plus ours.
+"""Configuration: every Judge0 variable (§12 of docs/judge0-contract.md) under its Judge0
+name, plus ours.
 
 An operator must be able to bring an existing ``judge0.conf``, so the variable names, defaults
 and the quirky parsing rules are Judge0's, taken from its code rather than its comments:

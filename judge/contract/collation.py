@@ -1,5 +1,5 @@
 """Name order of Judge0's list endpoints: PostgreSQL's ``ORDER BY name`` under the glibc
-``en_US.UTF-8`` collation (§13.1 of the reference), reproduced without a database."""
+``en_US.UTF-8`` collation (§13.1 of docs/judge0-contract.md), reproduced without a database."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Judging one submission: extract additional files, compile once, run `number_of_runs` times,
-decide the verdict (§6 of the Judge0 reference).
+decide the verdict (§6 of docs/judge0-contract.md).
 
 `additional_files` (§9.1) is a zip from the client, so it is hostile until proven otherwise:
 it is unpacked *inside the sandbox* by `unzip -n` under the extraction limits (2 s CPU, each

@@ -1,4 +1,4 @@
-"""Per-submission options end to end (§9 of the reference): additional_files (hostile archives
+"""Per-submission options end to end (§9 of docs/judge0-contract.md): additional_files (hostile archives
 included), multi-file programs, compiler_options, command_line_arguments, enable_network."""
 
 from __future__ import annotations

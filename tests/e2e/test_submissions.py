@@ -1,5 +1,5 @@
 """POST /submissions and GET /submissions/{token} against the live engine: Judge0's contract
-(§3.1, §3.2, §4, §5, §15 of the reference), with real workers, Postgres, Redis and sandbox."""
+(§3.1, §3.2, §4, §5, §15 of docs/judge0-contract.md), with real workers, Postgres, Redis and sandbox."""
 
 from __future__ import annotations
 

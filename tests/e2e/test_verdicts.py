@@ -1,4 +1,4 @@
-"""Every verdict produced by a real program through the public API (§6 of the reference)."""
+"""Every verdict produced by a real program through the public API (§6 of docs/judge0-contract.md)."""
 
 from __future__ import annotations
 
