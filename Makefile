@@ -66,7 +66,7 @@ test: deps venv services playground
 lint: venv
 	$(BIN)/ruff check $(wildcard judge api workers tests bench)
 
-# Every figure of the README's Performance section, next to bare execution on this machine.
+# Every figure of docs/performance.md, next to bare execution on this machine.
 # bench/load.py (10,000 submissions at a fixed rate) is left out: run it on its own.
 BENCHES ?= sandbox e2e throughput api compile_cache profile
 

@@ -197,7 +197,7 @@ class Config:
     max_number_of_runs: int = _int("MAX_NUMBER_OF_RUNS", 20)
     redirect_stderr_to_stdout: bool = _flag("REDIRECT_STDERR_TO_STDOUT", False)
     max_extract_size: int = _int("MAX_EXTRACT_SIZE", 10240)
-    # Judge0 defaults to true; networking is off unless the operator allows it (README)
+    # Judge0 defaults to true; networking is off unless the operator allows it (docs/languages.md)
     allow_enable_network: bool = _flag("ALLOW_ENABLE_NETWORK", False)
     enable_network: bool = _flag("ENABLE_NETWORK", False)
 
@@ -252,7 +252,7 @@ class Config:
     callback_signing_secret: str | None = _text("CALLBACK_SIGNING_SECRET", None, secret=True)
     callbacks_deny: tuple[str, ...] = _var("CALLBACKS_DENY", _parse_list, ("link-local",))
     callbacks_threads: int = _int("CALLBACKS_THREADS", 4)
-    # Operations (README "Operations"): logs of the API and worker processes, one JSON object
+    # Operations (docs/operations.md): logs of the API and worker processes, one JSON object
     # per line or text (judge/logs.py); finished submissions older than SUBMISSION_RETENTION
     # (a duration: 86400, 12h, 30d; 0 or unset = keep forever) are purged by the workers'
     # reconcilers (judge/store/retention.py).
