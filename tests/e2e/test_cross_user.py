@@ -83,7 +83,8 @@ def test_memory_user_a_filled_is_free_for_user_b(lone_engine):
             "head -c 4000000 /dev/zero > $d/fill$i; done; done 2>/dev/null; "
             "cat /dev/shm/fill* /tmp/fill* /box/fill* | wc -c")
     for _ in range(3):
-        a = submit(lone_engine, BASH, fill, memory_limit=128000, max_file_size=4096)
+        a = submit(lone_engine, BASH, fill, memory_limit=128000, max_file_size=4096,
+                   cpu_time_limit=15, wall_time_limit=20)  # room for an emulated CPU
         assert a["stdout"] == "120000000\n", a
     b = submit(lone_engine, PY, "blob = bytearray(50 << 20)\nprint('fits')",
                memory_limit=64000)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from judge.sandbox import Outcome
 
 
@@ -48,6 +50,7 @@ def test_64_mb_touched_is_reported_within_4_mb(box):
     assert abs(r.memory_kb - baseline - 64 * 1024) <= 4 * 1024, (r.memory_kb, baseline)
 
 
+@pytest.mark.cpu_tight  # javac takes ~12 s of CPU under TCG against its 15 s limit
 def test_runtimes_start_under_128_mb(box):
     box.sandbox.box.write("Main.java", b'public class Main { public static void main(String[] a)'
                                        b' { System.out.println("java ok"); } }')
