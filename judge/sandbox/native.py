@@ -1,5 +1,5 @@
-"""The native backend: bubblewrap + a cgroup per run + rlimits + seccomp, and the supervisor
-loop that enforces the clocks and the output cap.
+"""The native backend: bubblewrap + a cgroup per run + rlimits + seccomp (the supervisor loop
+that enforces the clocks and the output cap is supervise.py).
 
 One `NativeSandbox` owns one box (see box.py) for its lifetime and runs one command at a time
 in it. A run:
