@@ -73,7 +73,8 @@ def open_cli_sandbox(config: Config) -> Sandbox | None:
 
 def sandbox_settings(config: Config) -> SandboxSettings:
     return SandboxSettings(boxes_dir=Path(config.sandbox_boxes_dir),
-                           first_uid=config.sandbox_first_uid)
+                           first_uid=config.sandbox_first_uid,
+                           cgroup_root=config.sandbox_cgroup_root)
 
 
 def docker_settings(config: Config) -> DockerSettings:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
-from judge.sandbox.cgroups import V1_CONTROLLERS
+from judge.sandbox.cgroups import CGROUP_MOUNT, V1_CONTROLLERS
 
 
 def live_processes(first_uid: int, count: int, exclude: set[int] = frozenset()) -> list[str]:
@@ -19,13 +20,19 @@ def live_processes(first_uid: int, count: int, exclude: set[int] = frozenset()) 
 
 
 def run_cgroups(first_uid: int, count: int) -> list[str]:
-    """Run cgroups (named box<uid>-...) of those uids, in any v1 controller."""
+    """Run cgroups (named box<uid>-...) of those uids: in any v1 controller's `judge` folder,
+    and anywhere in the v2 hierarchy (each worker's subtree is its own delegated cgroup)."""
+    def ours(path: Path) -> bool:
+        return (path.name.startswith("box") and path.name[3:].split("-")[0].isdigit()
+                and first_uid <= int(path.name[3:].split("-")[0]) < first_uid + count)
     found = []
     for controller in V1_CONTROLLERS:
-        parent = Path("/sys/fs/cgroup") / controller / "judge"
+        parent = CGROUP_MOUNT / controller / "judge"
         if parent.exists():
-            found += [p.name for p in parent.iterdir() if p.is_dir() and p.name.startswith("box")
-                      and first_uid <= int(p.name[3:].split("-")[0]) < first_uid + count]
+            found += [p.name for p in parent.iterdir() if p.is_dir() and ours(p)]
+    if (CGROUP_MOUNT / "cgroup.controllers").exists():  # a v2 hierarchy (unified or beside v1)
+        for parent, directories, _ in os.walk(CGROUP_MOUNT):
+            found += [name for name in directories if ours(Path(parent, name))]
     return found
 
 

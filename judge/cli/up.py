@@ -3,13 +3,16 @@
 The processes are started by command line (`gunicorn api.wsgi:application`, `python -m
 workers`), so this module depends on neither package. A child that dies is restarted after a
 short back-off; SIGINT/SIGTERM are passed on and the launcher waits for a clean stop (workers
-finish the submission they are judging).
+finish the submission they are judging). On a systemd host each worker runs in a transient
+scope of its own with Delegate=yes, the cgroup subtree its sandbox manages (a login shell's
+cgroup is never taken over: judge/sandbox/cgroups.py).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +43,17 @@ def worker_command() -> list[str]:
     return [sys.executable, "-m", "workers"]
 
 
+def delegated(command: list[str], name: str) -> list[str]:
+    """`command` in a transient systemd scope with Delegate=yes when systemd manages this
+    host's cgroups and we are root (its system manager takes the request); as it is
+    elsewhere (no systemd, or a container, where the worker's cgroup is its own)."""
+    if (os.geteuid() != 0 or not os.path.isdir("/run/systemd/system")
+            or shutil.which("systemd-run") is None):
+        return command
+    return ["systemd-run", "--scope", "--quiet", "--collect", "--property=Delegate=yes",
+            f"--description=judge {name}", "--", *command]  # a fresh unit name each start
+
+
 @dataclass
 class Child:
     name: str
@@ -58,7 +72,8 @@ def run(config: Config, workers: int | None = None, bind: str | None = None) -> 
     """Start everything and supervise until SIGINT/SIGTERM; returns the exit status."""
     count = workers if workers is not None else (os.cpu_count() or 1)
     children = [Child("api", api_command(config, bind))]
-    children += [Child(f"worker-{i}", worker_command()) for i in range(count)]
+    children += [Child(f"worker-{i}", delegated(worker_command(), f"worker-{i}"))
+                 for i in range(count)]
     stopping = False
 
     def stop(signum, frame) -> None:

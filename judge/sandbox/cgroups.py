@@ -6,8 +6,9 @@ blind under bubblewrap's pid namespace), tells an OOM kill apart from a crash, a
 everything the run started, including double-forked daemons.
 
 v1 (and hybrid hosts like ours): one directory per run in the memory, pids, cpuacct and
-freezer hierarchies. v2: one directory per run in a delegated subtree with memory, pids and
-cpu enabled; see `V2Hierarchy` for how the subtree is prepared.
+freezer hierarchies. v2: one directory per run in a delegated subtree with memory and pids
+enabled (cpu too where delegated: only cpu.stat's usage_usec is read, which exists without
+it); see `V2Hierarchy` for how the subtree is prepared and which cgroups count as delegated.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from pathlib import Path
 
 CGROUP_MOUNT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpuacct", "freezer")
-V2_CONTROLLERS = ("memory", "pids", "cpu")
+V2_REQUIRED = ("memory", "pids")
+V2_OPTIONAL = ("cpu",)
+DELEGATE_XATTR = "trusted.delegate"  # set by systemd on the cgroup of a Delegate=yes unit
+INITIAL_CGROUP_NS = 0xEFFFFFFB  # the host's cgroup namespace (a container has its own)
+DELEGATION_HELP = (
+    "run the worker in a systemd unit with Delegate=yes (deploy/systemd/judge-worker.service, "
+    "or `systemd-run --scope -p Delegate=yes -- judge worker`), in a container with a private "
+    "cgroup namespace and /sys/fs/cgroup mounted read-write, or set SANDBOX_CGROUP_ROOT to a "
+    "cgroup directory this worker may manage")
 
 
 class CgroupError(RuntimeError):
@@ -293,25 +302,38 @@ class V1Hierarchy(Hierarchy):
 
 
 class V2Hierarchy(Hierarchy):
-    """A delegated cgroup v2 subtree. The worker's own cgroup P (from /proc/self/cgroup, or
-    SANDBOX_CGROUP_ROOT) must be writable: a systemd unit with `Delegate=yes`, or a
-    container with its own cgroup namespace. Because of v2's no-internal-processes rule the
-    processes of P are moved into P/supervisor before controllers are enabled for P's
-    children; runs live in P/boxes/<name>."""
+    """A delegated cgroup v2 subtree: the worker's own cgroup P (from /proc/self/cgroup), or
+    SANDBOX_CGROUP_ROOT. P counts as delegated when systemd marked it so (a Delegate=yes
+    unit), when it is the root of a private cgroup namespace (a container), when no systemd
+    manages the host's cgroups, or when the operator named it: a cgroup someone else
+    manages (a login session's scope, a service without Delegate=yes) is never taken over.
+    Because of v2's no-internal-processes rule the processes of P are moved into
+    P/supervisor before controllers are enabled for P's children; runs live in P/boxes/<name>.
+    """
 
     version = 2
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, named: bool = False):
         self.root = root
         self.parent = root / "boxes"
-        if not (self.parent / "cgroup.subtree_control").exists() or not self._enabled(self.parent):
-            self._delegate()
-
-    def _enabled(self, path: Path) -> bool:
-        return set(V2_CONTROLLERS) <= set(_read(path / "cgroup.subtree_control").split())
+        if (self.parent / "cgroup.subtree_control").exists() and \
+                set(V2_REQUIRED) <= set(_read(self.parent / "cgroup.subtree_control").split()):
+            return  # prepared already (by another worker sharing P, or an earlier start)
+        if not named and not _delegated(root):
+            raise CgroupError(f"the worker's cgroup {root} was not delegated to it, and taking "
+                              f"it over would move processes someone else manages: "
+                              f"{DELEGATION_HELP}")
+        self._delegate()
 
     def _delegate(self) -> None:
-        enable = " ".join("+" + c for c in V2_CONTROLLERS)
+        available = set(_read(self.root / "cgroup.controllers").split())
+        missing = [c for c in V2_REQUIRED if c not in available]
+        if missing:  # checked before anything moves
+            raise CgroupError(
+                f"the {' and '.join(missing)} controller{'s are' if len(missing) > 1 else ' is'}"
+                f" not available in {self.root} (it offers: {' '.join(sorted(available)) or 'none'}"
+                f"): {DELEGATION_HELP}")
+        enable = " ".join("+" + c for c in (*V2_REQUIRED, *V2_OPTIONAL) if c in available)
         leaf = self.root / "supervisor"
         leaf.mkdir(exist_ok=True)
         for pid in _read(self.root / "cgroup.procs").split():
@@ -324,11 +346,8 @@ class V2Hierarchy(Hierarchy):
             self.parent.mkdir(exist_ok=True)
             _write(self.parent / "cgroup.subtree_control", enable)
         except OSError as e:
-            raise CgroupError(
-                f"cannot enable {enable} below {self.root}: {e}. Run the worker in a cgroup "
-                "it may manage (systemd: Delegate=yes; containers: a private cgroup namespace "
-                "with /sys/fs/cgroup mounted read-write), or set SANDBOX_CGROUP_ROOT."
-            ) from e
+            raise CgroupError(f"cannot enable {enable} below {self.root}: {e}: "
+                              f"{DELEGATION_HELP}") from e
 
     def create(self, name: str, memory_bytes: int, pids_max: int) -> V2Cgroup:
         return V2Cgroup.create(self.parent / name, memory_bytes, pids_max)
@@ -340,32 +359,13 @@ class V2Hierarchy(Hierarchy):
         return V2Cgroup(self.parent / name)
 
 
-def _own_v2_cgroup() -> Path:
-    for line in _read(Path("/proc/self/cgroup")).splitlines():
-        if line.startswith("0::"):
-            rel = line[3:].strip().lstrip("/")
-            path = CGROUP_MOUNT / rel
-            # our own cgroup may already be the supervisor leaf made by _delegate()
-            return path.parent if path.name == "supervisor" else path
-    raise CgroupError("this process has no cgroup v2 membership in /proc/self/cgroup")
-
-
-def detect(v2_root: str | None = None) -> Hierarchy:
-    """Pick the hierarchy the host offers. A pure v2 host lists memory and pids in
-    /sys/fs/cgroup/cgroup.controllers; a v1 or hybrid host has v1 memory and pids mounts."""
+def _delegated(root: Path) -> bool:
+    """Whether `root` is ours to manage (see V2Hierarchy)."""
     try:
-        controllers = _read(CGROUP_MOUNT / "cgroup.controllers").split()
-    except FileNotFoundError:
-        controllers = []
-    if "memory" in controllers and "pids" in controllers:
-        return V2Hierarchy(Path(v2_root) if v2_root else _own_v2_cgroup())
-    missing = [c for c in V1_CONTROLLERS if not (CGROUP_MOUNT / c / "cgroup.procs").exists()]
-    if not missing:
-        try:
-            return V1Hierarchy()
-        except OSError as e:
-            raise CgroupError(f"cannot create cgroups under {CGROUP_MOUNT}: {e}") from e
-    raise CgroupError(
-        "no usable cgroup hierarchy: need cgroup v2 with the memory and pids controllers, "
-        f"or cgroup v1 with {', '.join(V1_CONTROLLERS)} mounted (missing: {', '.join(missing)})"
-    )
+        if os.getxattr(root, DELEGATE_XATTR) == b"1":
+            return True
+    except OSError:
+        pass
+    if os.stat("/proc/self/ns/cgroup").st_ino != INITIAL_CGROUP_NS:
+        return root == CGROUP_MOUNT  # a container's own cgroup namespace: its root is ours
+    return not Path("/run/systemd/system").is_dir() and root != CGROUP_MOUNT

@@ -17,7 +17,14 @@ from pathlib import Path
 
 from . import bwrap
 from .box import Box, BoxError, is_mounted
-from .cgroups import CgroupError, Hierarchy, detect
+from .cgroups import (
+    CGROUP_MOUNT,
+    V1_CONTROLLERS,
+    CgroupError,
+    Hierarchy,
+    V1Hierarchy,
+    V2Hierarchy,
+)
 from .native import NativeSandbox, SandboxError
 from .spec import Limits, Outcome, RunSpec
 
@@ -100,6 +107,40 @@ def check_host() -> None:
                 raise SandboxUnavailable(USERNS_HELP)
     except FileNotFoundError:
         pass
+
+
+def _own_v2_cgroup() -> Path:
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        if line.startswith("0::"):
+            rel = line[3:].strip().lstrip("/")
+            path = CGROUP_MOUNT / rel
+            # our own cgroup may already be the supervisor leaf made by _delegate()
+            return path.parent if path.name == "supervisor" else path
+    raise CgroupError("this process has no cgroup v2 membership in /proc/self/cgroup")
+
+
+def detect(v2_root: str | None = None) -> Hierarchy:
+    """Pick the hierarchy the host offers. A pure v2 host lists memory and pids in
+    /sys/fs/cgroup/cgroup.controllers; a v1 or hybrid host has v1 memory and pids mounts.
+    `v2_root` (SANDBOX_CGROUP_ROOT) names the v2 subtree to use instead of our own cgroup."""
+    try:
+        controllers = (CGROUP_MOUNT / "cgroup.controllers").read_text().split()
+    except FileNotFoundError:
+        controllers = []
+    if "memory" in controllers and "pids" in controllers:
+        if v2_root:
+            return V2Hierarchy(Path(v2_root), named=True)
+        return V2Hierarchy(_own_v2_cgroup())
+    missing = [c for c in V1_CONTROLLERS if not (CGROUP_MOUNT / c / "cgroup.procs").exists()]
+    if not missing:
+        try:
+            return V1Hierarchy()
+        except OSError as e:
+            raise CgroupError(f"cannot create cgroups under {CGROUP_MOUNT}: {e}") from e
+    raise CgroupError(
+        "no usable cgroup hierarchy: need cgroup v2 with the memory and pids controllers, "
+        f"or cgroup v1 with {', '.join(V1_CONTROLLERS)} mounted (missing: {', '.join(missing)})"
+    )
 
 
 def _hierarchy(settings: SandboxSettings) -> Hierarchy:
