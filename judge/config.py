@@ -220,6 +220,9 @@ class Config:
     # cgroup v2: the subtree the workers manage (default: their own, if delegated; see
     # judge/sandbox/cgroups.py V2Hierarchy)
     sandbox_cgroup_root: str | None = _text("SANDBOX_CGROUP_ROOT", None)
+    # Remount the host's cgroup2 with favordynmods (a host-wide change, judge/sandbox/host.py):
+    # "auto" does it on a host, never from inside a container; "true" or "false" decide.
+    sandbox_favor_dynmods: str | None = _text("SANDBOX_FAVOR_DYNMODS", "auto")
     # Sandbox backend: "native" (bubblewrap + cgroups, the default) or "docker" (a fresh
     # container per run, judge/sandbox/docker_backend.py). DOCKER_HOST as for the docker CLI
     # (default: the local socket); DOCKER_RUNTIME e.g. runsc; DOCKER_DEFAULT_IMAGE for languages

@@ -19,6 +19,7 @@ from judge.judging.pipeline import Pipeline
 from judge.language_reports import LanguageReports
 from judge.queue import JobQueue
 from judge.sandbox import Sandbox, SandboxSettings, SandboxUnavailable, open_sandbox
+from judge.sandbox.host import in_container
 from judge.store.leases import Leases
 from judge.store.submissions import Storage
 
@@ -72,9 +73,11 @@ def open_cli_sandbox(config: Config) -> Sandbox | None:
 
 
 def sandbox_settings(config: Config) -> SandboxSettings:
+    favor = config.sandbox_favor_dynmods
     return SandboxSettings(boxes_dir=Path(config.sandbox_boxes_dir),
                            first_uid=config.sandbox_first_uid,
-                           cgroup_root=config.sandbox_cgroup_root)
+                           cgroup_root=config.sandbox_cgroup_root,
+                           favor_dynmods=not in_container() if favor == "auto" else favor == "true")
 
 
 def docker_settings(config: Config) -> DockerSettings:

@@ -65,6 +65,19 @@ def test_no_compose_service_is_privileged_and_the_worker_gets_only_its_capabilit
     assert set(worker["cap_add"]) == WORKER_CAPABILITIES
 
 
+def test_the_worker_runs_under_the_shipped_seccomp_profile_which_is_up_to_date():
+    import deploy.container.seccomp_profile as seccomp_profile
+    assert (ROOT / "deploy/container/worker-seccomp.json").read_text() == seccomp_profile.text()
+    assert "seccomp=deploy/container/worker-seccomp.json" in \
+        _compose()["services"]["worker"]["security_opt"]
+    worker = next(spec for name, spec in _pod_specs() if name.endswith("judge-worker"))
+    container = next(c for c in worker["containers"] if c["name"] == "worker")
+    assert container["securityContext"]["seccompProfile"] == {
+        "type": "Localhost", "localhostProfile": "judge-worker.json"}
+    denied = seccomp_profile.profile()["syscalls"][0]["names"]
+    assert "pivot_root" not in denied and {"ptrace", "bpf", "keyctl", "kexec_load"} <= set(denied)
+
+
 def test_the_api_runs_as_an_unprivileged_user():
     services = _compose()["services"]
     assert services["api"]["user"] == "judge"

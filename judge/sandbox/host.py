@@ -19,6 +19,7 @@ from . import bwrap
 from .box import Box, BoxError, is_mounted
 from .cgroups import (
     CGROUP_MOUNT,
+    INITIAL_CGROUP_NS,
     V1_CONTROLLERS,
     CgroupError,
     Hierarchy,
@@ -46,7 +47,14 @@ class SandboxSettings:
     cgroup_root: str | None = None  # cgroup v2: the delegated subtree (default: our own cgroup)
     ro_paths: tuple[str, ...] | None = field(default=None)  # None: bwrap.DEFAULT_ETC_PATHS
     zygotes: bool = True  # warm sandboxes (zygote.py); False: one bwrap per run (slower)
-    favor_dynmods: bool = True  # see favor_dynamic_modifications
+    favor_dynmods: bool = True  # see favor_dynamic_modifications (SANDBOX_FAVOR_DYNMODS)
+
+
+def in_container() -> bool:
+    """A container (Docker, Podman, Kubernetes): its own cgroup namespace, or the engines'
+    marker files. Host-wide changes are not for it to make."""
+    return (os.stat("/proc/self/ns/cgroup").st_ino != INITIAL_CGROUP_NS
+            or os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv"))
 
 
 MS_REMOUNT = 32
