@@ -217,11 +217,9 @@ class Config:
     wait_timeout: float = _float("WAIT_RESULT_TIMEOUT", 60.0)
     sandbox_boxes_dir: str = _text("SANDBOX_BOXES_DIR", "/var/lib/judge/boxes")
     sandbox_first_uid: int = _int("SANDBOX_FIRST_UID", 60000)
-    # cgroup v2: the subtree the workers manage (default: their own, if delegated; see
-    # judge/sandbox/cgroups.py V2Hierarchy)
+    # cgroup v2: the subtree the workers manage (default: their own, if delegated); and the
+    # host-wide favordynmods remount: "auto" on a host, never in a container (judge/sandbox)
     sandbox_cgroup_root: str | None = _text("SANDBOX_CGROUP_ROOT", None)
-    # Remount the host's cgroup2 with favordynmods (a host-wide change, judge/sandbox/host.py):
-    # "auto" does it on a host, never from inside a container; "true" or "false" decide.
     sandbox_favor_dynmods: str | None = _text("SANDBOX_FAVOR_DYNMODS", "auto")
     # Sandbox backend: "native" (bubblewrap + cgroups, the default) or "docker" (a fresh
     # container per run, judge/sandbox/docker_backend.py). DOCKER_HOST as for the docker CLI

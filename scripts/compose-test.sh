@@ -11,7 +11,7 @@
 # (cached in /var/cache/judge-images), PostgreSQL and Redis run from the engine image's own
 # Debian packages (deploy/compose.podman.yaml). Host fixes for Podman on this kind of machine
 # (runc instead of crun, default_ulimits no higher than the hard limits): see
-# /work/shared/reference/podman-research.md. Healthchecks are run by this script through
+# scripts/podman-service.sh. Healthchecks are run by this script through
 # `podman healthcheck run` because Podman schedules them with systemd timers, and there may be
 # no systemd.
 #

@@ -7,8 +7,7 @@
 #   scripts/podman-service.sh configure  only install podman and apply the host fixes
 #
 # Idempotent: each step is skipped when already done, so `make podman` is cheap the second
-# time. Why each host fix is needed: /work/shared/reference/podman-research.md (crun rejects
-# hybrid cgroup layouts -> runc; podman's default nofile/nproc exceed what root may set without
+# time. Why each host fix is needed: crun rejects hybrid cgroup layouts -> runc; podman's default nofile/nproc exceed what root may set without
 # CAP_SYS_RESOURCE -> default_ulimits at our hard limits). Docker Hub may be unreachable, so
 # the image is built with debootstrap and `podman import`; its root filesystem tarball is
 # cached under $CACHE_DIR and re-imported from there next time.
