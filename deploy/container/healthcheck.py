@@ -1,8 +1,9 @@
 """Container health checks: ``python3 healthcheck.py api|worker`` exits 0 when healthy.
 
 api: the API answers HTTP on $PORT (the OpenAPI document is public, whatever AUTHN_TOKEN
-and the IP filter say). worker: a worker of this container (RQ worker names start with the
-host name) is registered in Redis, which RQ keeps only while the worker sends heartbeats.
+and the IP filter say). worker: a worker of this container (its RQ name is its worker id,
+`<HOSTNAME>:<pid>:box<n>`) is registered in Redis, which RQ keeps only while the worker sends
+heartbeats.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ def worker() -> bool:
 
     from judge.config import Config
 
-    connection = redis.Redis.from_url(Config.load().redis_url, socket_timeout=5)
-    prefix = socket.gethostname() + "."
+    config = Config.load()
+    connection = redis.Redis.from_url(config.redis_url, socket_timeout=5)
+    prefix = config.hostname + ":"  # judge.context.WorkerContext.worker_id
     return any(w.name.startswith(prefix) for w in rq.Worker.all(connection=connection))
 
 

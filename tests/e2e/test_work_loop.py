@@ -119,3 +119,13 @@ def test_a_second_sigterm_stops_a_busy_worker_at_once_and_the_submission_is_judg
     wait_for(lambda: status(engine, token) == 3, "the submission judged by the new worker")
     body = engine.get(f"/submissions/{token}", fields="stdout").json()
     assert body["stdout"] == "slept\n"
+
+
+def test_the_container_health_check_sees_this_hosts_worker(loop, monkeypatch):
+    """deploy/container/healthcheck.py finds the worker by the name the worker registers."""
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    monkeypatch.syspath_prepend(str(ROOT / "deploy" / "container"))
+    import healthcheck
+    assert healthcheck.worker()
+    monkeypatch.setenv("HOSTNAME", "another-host")
+    assert not healthcheck.worker()
