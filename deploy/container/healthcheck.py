@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         healthy = checks[argv[1]]()
-    except Exception as e:  # any failure to check is "unhealthy", with the reason
+    except Exception as e:  # noqa: BLE001 - any failure to check is "unhealthy", with the reason
         print(f"{argv[1]} unhealthy: {e}", file=sys.stderr)
         return 1
     if not healthy:
