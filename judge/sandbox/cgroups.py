@@ -27,7 +27,7 @@ V2_OPTIONAL = ("cpu",)
 DELEGATE_XATTR = "trusted.delegate"  # set by systemd on the cgroup of a Delegate=yes unit
 INITIAL_CGROUP_NS = 0xEFFFFFFB  # the host's cgroup namespace (a container has its own)
 DELEGATION_HELP = (
-    "run the worker in a systemd unit with Delegate=yes (deploy/systemd/judge-worker.service, "
+    "run the worker in a systemd unit with Delegate=yes (deploy/systemd/judge-worker@.service, "
     "or `systemd-run --scope -p Delegate=yes -- judge worker`), in a container with a private "
     "cgroup namespace and /sys/fs/cgroup mounted read-write, or set SANDBOX_CGROUP_ROOT to a "
     "cgroup directory this worker may manage")
