@@ -6,6 +6,8 @@ import signal
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from judge.sandbox import Limits, Outcome, RunSpec
 
 
@@ -127,6 +129,7 @@ def test_stack_limit_decides_how_deep_a_program_may_recurse(box):
     assert (r.outcome, r.signal) == (Outcome.SIGNALED, signal.SIGSEGV)
 
 
+@pytest.mark.cpu_tight  # under TCG the gate shell's last steps alone cost one exec (~25 ms)
 def test_cpu_time_excludes_the_sandbox_set_up(box):
     """The cold path builds a whole bubblewrap sandbox inside the run's cgroup before the
     program starts; none of that is billed: what /bin/true is charged there is what it is
