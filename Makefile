@@ -15,7 +15,8 @@ PYTEST_ARGS ?=
 TEST_DATABASE_URL ?= postgresql://judge:judge@127.0.0.1:5432/judge_test
 export TEST_DATABASE_URL
 
-.PHONY: deps venv services migrate up test lint bench languages podman playground compose-test
+.PHONY: deps venv services migrate up test lint bench languages podman playground compose-test \
+	vm-test
 
 deps:
 	@scripts/install-deps.sh deps/debian-core.txt
@@ -89,3 +90,12 @@ podman:
 # Slow (minutes), so not part of `make test`. LANGUAGES=all builds every toolchain.
 compose-test:
 	scripts/compose-test.sh
+
+# The engine on real systemd + cgroup v2 hosts: Debian 12 (kernel 6.1) and Debian 13 (kernel
+# 6.12) guests under QEMU (TCG where /dev/kvm cannot run them), this working tree synced in,
+# the sandbox and e2e tests and the delegation checks in each (vm/README.md). Images are cached
+# in VM_DIR (default /var/tmp/judge-vm); VM_SUITES="bookworm trixie" picks the guests. Slow
+# (about half an hour per guest under TCG), so not part of `make test`.
+vm-test:
+	@scripts/install-deps.sh deps/vm-lab.txt
+	vm/vm-test.sh
