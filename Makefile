@@ -65,7 +65,7 @@ test: deps venv services playground
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check $(wildcard judge api workers tests bench)
+	$(BIN)/ruff check $(wildcard judge api workers tests bench deploy)
 
 # Every figure of docs/performance.md, next to bare execution on this machine.
 # bench/load.py (10,000 submissions at a fixed rate) is left out: run it on its own.
