@@ -24,7 +24,6 @@ MAGIC = b"JCC1"
 MAX_PATH, MAX_NAME = 4096, 255
 
 
-
 class ArtifactError(ValueError):
     """Bytes read from the cache are not a valid artifact for the key."""
 

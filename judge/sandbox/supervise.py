@@ -58,7 +58,6 @@ def wait_ready(ready_r: int, pidfd: int, timeout: float) -> bool:
     return False
 
 
-
 def follow(group: RunCgroup, launch: Launch, limits: Limits, held: int) -> RunResult:
     """Release the program and follow it to its end. Its memory is the cgroup's peak plus
     the box's files it found (`held` bytes)."""

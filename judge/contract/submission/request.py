@@ -71,7 +71,6 @@ def _cast_string(value: Any) -> str | None:
     return str(value)
 
 
-
 def _cast_text(value: Any, *, decode: bool) -> bytes | None:
     text = _cast_string(value)
     if text is None:
