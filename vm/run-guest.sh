@@ -70,7 +70,8 @@ done
 case $MEM in [1-6]G) ;; *) die "VM_MEM must be 1G..6G" ;; esac
 VM_SRC=$(cd "$VM_SRC" && pwd)
 
-run=$VM_DIR/$SUITE/runs/$(date +%Y%m%d-%H%M%S)-$$
+# VM_RUN: the run folder to use (vm-test.sh names it, so that it never reads another run's)
+run=${VM_RUN:-$VM_DIR/$SUITE/runs/$(date +%Y%m%d-%H%M%S)-$$}
 mkdir -p "$run"
 ln -sfn "$run" "$VM_DIR/$SUITE/last"
 cp "$here/guest-test.sh" "$run/guest-test.sh"

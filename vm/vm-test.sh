@@ -36,8 +36,9 @@ for suite in $SUITES; do
     build_s=$((SECONDS - t))
     t=$SECONDS
     result=PASS
-    "$here/run-guest.sh" "$suite" || { result=FAIL; failed=1; }
-    run=$(readlink -f "$VM_DIR/$suite/last")
+    # the run folder is named here: VM_DIR/SUITE/last may point at someone else's run meanwhile
+    run=$VM_DIR/$suite/runs/$(date +%Y%m%d-%H%M%S)-$$
+    VM_RUN=$run "$here/run-guest.sh" "$suite" || { result=FAIL; failed=1; }
     kernel=$(sed -n 's/^kernel=//p' "$run/image-info.txt" 2>/dev/null)
     {
         printf '%s: %s  (kernel %s; image %d s%s, guest %s s of which boot %s s, wall %d s)\n' \
