@@ -359,6 +359,11 @@ class V2Hierarchy(Hierarchy):
         return V2Cgroup(self.parent / name)
 
 
+def in_own_cgroup_namespace() -> bool:
+    """Not the host's cgroup namespace: a container's."""
+    return os.stat("/proc/self/ns/cgroup").st_ino != INITIAL_CGROUP_NS
+
+
 def _delegated(root: Path) -> bool:
     """Whether `root` is ours to manage (see V2Hierarchy)."""
     try:
@@ -366,6 +371,6 @@ def _delegated(root: Path) -> bool:
             return True
     except OSError:
         pass
-    if os.stat("/proc/self/ns/cgroup").st_ino != INITIAL_CGROUP_NS:
+    if in_own_cgroup_namespace():
         return root == CGROUP_MOUNT  # a container's own cgroup namespace: its root is ours
     return not Path("/run/systemd/system").is_dir() and root != CGROUP_MOUNT

@@ -19,12 +19,12 @@ from . import bwrap
 from .box import Box, BoxError, is_mounted
 from .cgroups import (
     CGROUP_MOUNT,
-    INITIAL_CGROUP_NS,
     V1_CONTROLLERS,
     CgroupError,
     Hierarchy,
     V1Hierarchy,
     V2Hierarchy,
+    in_own_cgroup_namespace,
 )
 from .native import NativeSandbox, SandboxError
 from .spec import Limits, Outcome, RunSpec
@@ -53,7 +53,7 @@ class SandboxSettings:
 def in_container() -> bool:
     """A container (Docker, Podman, Kubernetes): its own cgroup namespace, or the engines'
     marker files. Host-wide changes are not for it to make."""
-    return (os.stat("/proc/self/ns/cgroup").st_ino != INITIAL_CGROUP_NS
+    return (in_own_cgroup_namespace()
             or os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv"))
 
 

@@ -81,6 +81,8 @@ class NativeSandbox:
         self.tmp_bytes = tmp_kb * 1024
         self._seq = itertools.count()
         self._zygote_binary = zygote.binary(box.path.parent) if zygotes else None
+        # read once: every new session copies it into its sandbox from a memfd
+        self._zygote_image = self._zygote_binary.read_bytes() if self._zygote_binary else b""
         self._zygote: Zygote | None = None
         _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # see _reap_strays
 
@@ -340,7 +342,7 @@ class NativeSandbox:
         if zyg is not None:
             return zyg
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        image = _memfd("judge-zygote", self._zygote_binary.read_bytes())
+        image = _memfd("judge-zygote", self._zygote_image)
         try:
             extra, command = bwrap.zygote()
             with open(os.devnull, "rb+") as null:

@@ -87,7 +87,10 @@ class _Cast(ma.fields.Field):
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
                      **kwargs: Any) -> Any:
-        return None if isinstance(value, list | dict | tuple) else self.cast(value)
+        return None if isinstance(value, list | dict | tuple) else self.convert(value)
+
+    def convert(self, value: Any) -> Any:
+        return self.cast(value)
 
 
 class _Text(_Cast):
@@ -96,10 +99,7 @@ class _Text(_Cast):
     def __init__(self) -> None:
         super().__init__(_cast_string)
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
-                     **kwargs: Any) -> Any:
-        if isinstance(value, list | dict | tuple):
-            return None
+    def convert(self, value: Any) -> Any:
         return _cast_text(value, decode=self.parent.base64)  # type: ignore[union-attr]
 
 
