@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One image for the whole engine: the API (gunicorn), the judging worker and every toolchain
 # of languages.yml (docs/deployment.md).
 #
@@ -14,6 +13,12 @@
 #
 # Behind a TLS-intercepting proxy, hand pip its CA bundle as a build secret:
 #   docker build --secret id=ca-certificates,src=/etc/ssl/certs/ca-certificates.crt ...
+#
+# Builds with BuildKit (Docker's default builder; Debian's docker.io needs the docker-buildx
+# package) or Podman. No `# syntax=` line: BuildKit's built-in frontend has every feature used
+# here, and a syntax line would make each build pull a frontend image from Docker Hub.
+# BASE=debian:trixie-slim builds on Debian 13 (GCC 14, Python 3.13, OpenJDK 21): the core
+# languages pass their self-tests there (docs/deployment.md).
 ARG BASE=debian:bookworm-slim
 
 # -- builder: the virtualenv with the project and its Python dependencies ------------------

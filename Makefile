@@ -16,7 +16,7 @@ TEST_DATABASE_URL ?= postgresql://judge:judge@127.0.0.1:5432/judge_test
 export TEST_DATABASE_URL
 
 .PHONY: deps venv services migrate up test lint bench languages podman playground compose-test \
-	vm-test
+	vm-test vm-ci
 
 deps:
 	@scripts/install-deps.sh deps/debian-core.txt
@@ -86,16 +86,24 @@ podman:
 	@scripts/podman-service.sh
 
 # The container deployment, for real, on this host: a debootstrap base image, the engine image
-# (Dockerfile), compose.yaml under podman-compose, real submissions, two workers, teardown.
-# Slow (minutes), so not part of `make test`. LANGUAGES=all builds every toolchain.
+# (Dockerfile), compose.yaml under podman-compose, real submissions, three workers, teardown.
+# Slow (minutes), so not part of `make test`. LANGUAGES=all builds every toolchain,
+# BASE_SUITE=trixie builds on Debian 13; `make vm-test` runs it on Docker Engine.
 compose-test:
 	scripts/compose-test.sh
 
 # The engine on real systemd + cgroup v2 hosts: Debian 12 (kernel 6.1) and Debian 13 (kernel
 # 6.12) guests under QEMU (TCG where /dev/kvm cannot run them), this working tree synced in,
-# the sandbox and e2e tests and the delegation checks in each (vm/README.md). Images are cached
-# in VM_DIR (default /var/tmp/judge-vm); VM_SUITES="bookworm trixie" picks the guests. Slow
-# (about half an hour per guest under TCG), so not part of `make test`.
+# the sandbox and e2e tests and the delegation checks in each, and on Debian 13 the compose
+# stack on Docker Engine (vm/README.md). Images are cached in VM_DIR (default
+# /var/tmp/judge-vm); VM_SUITES="bookworm trixie" picks the guests. Slow (about an hour and a
+# half under TCG), so not part of `make test`.
 vm-test:
 	@scripts/install-deps.sh deps/vm-lab.txt
 	vm/vm-test.sh
+
+# The lane CI runs (.ci/run): a Debian 13 guest, the sandbox suite and `judge run`'s verdicts,
+# a networked run among them, each followed by the check that the host's mounts survived.
+vm-ci:
+	@scripts/install-deps.sh deps/vm-lab.txt
+	VM_SUITES=trixie VM_STEPS=info,judge-run,sandbox vm/vm-test.sh

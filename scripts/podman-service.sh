@@ -22,7 +22,6 @@ SOCK=$RUN_DIR/podman.sock
 IMAGE=${JUDGE_TEST_IMAGE:-localhost/judge-test-base:bookworm}
 CACHE_DIR=/var/cache/judge-images
 TARBALL=$CACHE_DIR/judge-test-base-bookworm.tar.gz
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # bash + coreutils come with minbase; unzip unpacks additional_files like the native backend
 IMAGE_PACKAGES=python3,gcc,libc6-dev,unzip
 CONF=/etc/containers/containers.conf
@@ -70,28 +69,11 @@ CONF
     mv "$CONF.tmp" "$CONF"
 }
 
-build_tarball() {
-    local root
-    root=$(mktemp -d /var/tmp/judge-rootfs.XXXXXX)
-    log "debootstrap bookworm with $IMAGE_PACKAGES (about a minute)"
-    debootstrap --variant=minbase --include="$IMAGE_PACKAGES" bookworm "$root" "$MIRROR" \
-        > "$RUN_DIR/debootstrap.log" 2>&1 || {
-        tail -20 "$RUN_DIR/debootstrap.log" >&2
-        exit 1
-    }
-    mkdir -p "$CACHE_DIR"
-    tar -C "$root" --exclude='./var/cache/apt/archives/*.deb' --exclude='./var/lib/apt/lists/*' \
-        --exclude='./usr/share/doc/*' --exclude='./usr/share/man/*' --exclude='./dev/*' \
-        --exclude='./proc/*' --exclude='./sys/*' -c . | gzip -1 > "$TARBALL.tmp"
-    mv "$TARBALL.tmp" "$TARBALL"
-    rm -rf "$root"
-}
-
 image() {
     if podman image exists "$IMAGE"; then
         return
     fi
-    [ -s "$TARBALL" ] || build_tarball
+    "$repo/scripts/rootfs-tarball.sh" bookworm "$TARBALL" "$IMAGE_PACKAGES"
     log "importing $TARBALL as $IMAGE"
     podman import -q --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'ENV LANG=C.UTF-8' --change 'CMD ["/bin/bash"]' "$TARBALL" "$IMAGE" >/dev/null

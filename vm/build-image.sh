@@ -2,7 +2,8 @@
 # Build, or reuse from the cache, the VM lab's guest image for one Debian suite: a root
 # filesystem with systemd (cgroup v2), the suite's own kernel, the engine's Debian packages
 # (deps/debian-core.txt) and a copy of the engine with its .venv, packed as a raw ext4 disk image
-# plus the kernel and initrd to boot it with.
+# plus the kernel and initrd to boot it with; where the suite has Compose v2 (trixie), Docker
+# Engine too (docker.io, docker-compose, docker-buildx; started only by the docker step).
 #
 #   vm/build-image.sh bookworm        Debian 12, kernel 6.1, systemd 252
 #   vm/build-image.sh trixie          Debian 13, kernel 6.12, systemd 257
@@ -18,7 +19,9 @@
 # `mkfs.ext4 -d` (no loop device).
 #
 # Environment:
-#   VM_DIR          images, caches and runs (default /var/tmp/judge-vm)
+#   VM_DIR          images and runs (default /var/tmp/judge-vm)
+#   IMAGE_CACHE     debootstrap tarballs, shared with scripts/compose-test.sh and
+#                   scripts/podman-service.sh (default /var/cache/judge-images)
 #   VM_SRC          the engine tree to copy in (default: the repository this script lives in)
 #   VM_MIRROR       Debian mirror (default http://deb.debian.org/debian)
 #   VM_SECURITY_MIRROR  (default http://deb.debian.org/debian-security)
@@ -49,7 +52,7 @@ VM_SRC=$(cd "$VM_SRC" && pwd)
 [ -e "/usr/share/debootstrap/scripts/$SUITE" ] || die "debootstrap does not know the suite $SUITE"
 
 image=$VM_DIR/$SUITE/image
-cache=$VM_DIR/cache
+cache=${IMAGE_CACHE:-/var/cache/judge-images}
 mkdir -p "$image" "$cache"
 
 # -- 0. up to date already? ------------------------------------------------------------------------
@@ -95,18 +98,8 @@ in_root() {
 
 # -- 1. the base: debootstrap minbase, cached as a tarball ---------------------------------------
 base=$cache/debian-$SUITE-minbase.tar.gz
-if [ ! -s "$base" ]; then
-    say "debootstrap $SUITE minbase"
-    timeout "$BUILD_TIMEOUT" debootstrap --variant=minbase "$SUITE" "$work/base" "$MIRROR" \
-        >> "$log" 2>&1 || fail "debootstrap failed"
-    tar -C "$work/base" --exclude='./var/cache/apt/archives/*.deb' \
-        --exclude='./var/lib/apt/lists/*' --exclude='./dev/*' --exclude='./proc/*' \
-        --exclude='./sys/*' -c . | gzip -1 > "$base.tmp"
-    mv "$base.tmp" "$base"
-    rm -rf "$work/base"
-else
-    say "reusing $base"
-fi
+DEBIAN_MIRROR=$MIRROR DEBIAN_SECURITY_MIRROR=$SECURITY_MIRROR timeout "$BUILD_TIMEOUT" \
+    "$VM_SRC/scripts/rootfs-tarball.sh" "$SUITE" "$base" >> "$log" 2>&1 || fail "debootstrap failed"
 mkdir -p "$root"
 tar -C "$root" -xzf "$base"
 mkdir -p "$root/dev/pts" "$root/proc" "$root/sys"
@@ -140,9 +133,18 @@ in_root apt-get update -q >> "$log" 2>&1 || fail "apt-get update failed"
 if in_root apt-cache show systemd-networkd > /dev/null 2>&1; then
     guest_pkgs="$guest_pkgs systemd-networkd"
 fi
-say "apt-get install: $(echo $guest_pkgs $engine_pkgs)"
+# Docker Engine for the docker step, where the suite packages Compose v2 and BuildKit's client
+# (trixie: docker.io 26, docker-compose 2, docker-buildx); bookworm's Compose is v1, which
+# compose.yaml does not support
+docker_pkgs=""
+compose_version=$(in_root apt-cache policy docker-compose 2>/dev/null | sed -n 's/^ *Candidate: //p')
+if [ "${compose_version%%.*}" = 2 ] && in_root apt-cache show docker-buildx > /dev/null 2>&1; then
+    docker_pkgs="docker.io docker-compose docker-buildx"
+fi
+say "apt-get install: $(echo $guest_pkgs $engine_pkgs $docker_pkgs)"
 # shellcheck disable=SC2086
-in_root apt-get install -y -q $guest_pkgs $engine_pkgs >> "$log" 2>&1 || fail "apt-get install failed"
+in_root apt-get install -y -q $guest_pkgs $engine_pkgs $docker_pkgs >> "$log" 2>&1 ||
+    fail "apt-get install failed"
 in_root apt-get clean >> "$log" 2>&1
 
 # -- 3. the guest's configuration ------------------------------------------------------------------
@@ -157,6 +159,10 @@ echo 'nameserver 10.0.2.3' > "$root/etc/resolv.conf"
 in_root systemctl enable systemd-networkd.service >> "$log" 2>&1 || fail "no systemd-networkd"
 # the engine's data stores are started by its own scripts/services.sh
 in_root systemctl disable postgresql.service redis-server.service >> "$log" 2>&1 || true
+# Docker Engine starts only in the docker step (its networks and cgroups stay out of the others)
+if [ -n "$docker_pkgs" ]; then
+    in_root systemctl disable docker.service docker.socket containerd.service >> "$log" 2>&1 || true
+fi
 # root: no password on the serial console (the guest has no network listener of its own)
 in_root passwd -d root >> "$log" 2>&1
 mkdir -p "$root/etc/systemd/system/serial-getty@ttyS0.service.d"
@@ -240,6 +246,8 @@ for f in root.img vmlinuz initrd.img; do mv "$image/$f.tmp" "$image/$f"; done
     echo "kernel=$kver"
     echo "systemd=$(awk '$1 == "systemd" { print $2 }' "$image/packages.txt")"
     echo "python=$(awk '$1 == "python3" { print $2 }' "$image/packages.txt")"
+    echo "docker=$(awk '$1 == "docker.io" { print $2 }' "$image/packages.txt")"
+    echo "compose=$(awk '$1 == "docker-compose" { print $2 }' "$image/packages.txt")"
     echo "engine_commit=$(cat "$root/root/judge.commit")"
     echo "rootfs_used=$(du -sh "$root" | cut -f1)"
 } > "$image/info.txt"

@@ -10,7 +10,8 @@
 # and is followed by a leftovers check.
 #   info        kernel, systemd, cgroup2 with the memory and pids controllers, mirror reachability
 #   judge-run   `judge run` on tiny C and Python programs and limit cases: memory, CPU, pids,
-#               a double-forked daemon, CPU of children: 8 verdicts that must all be right
+#               a double-forked daemon, CPU of children, a networked run (slirp4netns: the
+#               host's mounts must survive it): 9 verdicts that must all be right
 #   sandbox     pytest tests/sandbox -m "$MARKERS" (default "not cpu_tight": tests whose limits
 #               an emulated CPU cannot meet)
 #   e2e         PostgreSQL and Redis by scripts/services.sh, then each of E2E_FILES with pytest
@@ -18,6 +19,11 @@
 #   nodelegate  `judge run` in a scope WITHOUT Delegate=yes must be refused with a message that
 #               names Delegate=yes and must leave that scope's cgroup alone; with
 #               SANDBOX_CGROUP_ROOT naming a directory of a delegated unit it must work there
+#   docker      Docker Engine (Debian's docker.io with Compose v2 and buildx; trixie): the
+#               image built from the Dockerfile on this suite's Debian, compose.yaml up,
+#               Python/C/Java Accepted, TLE and MLE caught, --scale worker=3 all judging,
+#               down -v leaving nothing (scripts/compose-test.sh ENGINE=docker); then
+#               pytest tests/docker_backend against dockerd
 #   custom      custom.sh (run-guest.sh copies VM_CUSTOM there), from the engine's tree
 # leftovers-*: no run cgroup (box*) anywhere under /sys/fs/cgroup, no live process of a sandbox
 # uid (60000-69999), and every mount the guest had at the start still mounted.
@@ -191,6 +197,12 @@ for pid in pids:
     os.waitpid(pid, 0)
 print("two children burned 0.5 s each")
 EOF
+cat > "$progs/net.py" <<'EOF'
+import socket
+names = sorted(name for _, name in socket.if_nameindex())
+print("interfaces:", " ".join(names))
+raise SystemExit(0 if "tap0" in names else 1)
+EOF
 
 # judge_case NAME STATUS FILE LANGUAGE [judge run options...]: one `judge run`, its JSON
 # reduced to a line `JUDGE-RUN ok|FAIL NAME ...`; ok when the status id is STATUS (and, for an
@@ -222,6 +234,7 @@ judge_cases() {
     judge_case c-pids-limit 3 forks.c 50 --max-processes-and-or-threads 8
     judge_case c-background-daemon 3 daemon.c 50 --wall-time-limit 5
     judge_case python-cpu-of-children 3 burn2.py 71
+    ALLOW_ENABLE_NETWORK=true judge_case python-network 3 net.py 71 --enable-network
 }
 show_tree() {  # the subtree the engine made in its delegated scope, while the scope exists
     local own
@@ -244,8 +257,8 @@ if has_step judge-run; then
     ok=$(grep -c '^JUDGE-RUN ok' "$LAB/judge-run.txt")
     bad=$(grep -c '^JUDGE-RUN FAIL' "$LAB/judge-run.txt")
     result=FAIL
-    [ "$ok" -eq 8 ] && [ "$bad" -eq 0 ] && result=PASS
-    check "$result" judge-run "$((SECONDS - start))" "$ok of 8 verdicts right"
+    [ "$ok" -eq 9 ] && [ "$bad" -eq 0 ] && result=PASS
+    check "$result" judge-run "$((SECONDS - start))" "$ok of 9 verdicts right"
     grep '^JUDGE-RUN' "$LAB/judge-run.txt" | cut -d' ' -f2- | while read -r line; do detail "$line"; done
     leftovers judge-run
 fi
@@ -364,6 +377,61 @@ if has_step nodelegate; then
     fi
     leftovers nodelegate-cgroup-root
     systemctl stop judge-vm-cgroot.service
+fi
+
+# -- Docker Engine: the compose stack and the docker sandbox backend -----------------------------
+if has_step docker; then
+    section "docker: Docker Engine, compose.yaml, the docker sandbox backend"
+    start=$SECONDS
+    mkdir -p /mnt/cache
+    if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,ro cache /mnt/cache; then
+        check FAIL docker-engine 0 "no 9p share cache (run-guest.sh shares IMAGE_CACHE)"
+    elif ! systemctl start containerd.service docker.service; then
+        journalctl -u docker.service --no-pager | tail -30
+        check FAIL docker-engine "$((SECONDS - start))" "dockerd did not start"
+    else
+        docker info 2>/dev/null | grep -iE 'server version|cgroup|storage driver|security|runtime'
+        check PASS docker-engine "$((SECONDS - start))" "$(docker version --format 'Docker Engine {{.Server.Version}}'), Compose $(docker compose version --short), $(docker buildx version | cut -d' ' -f1,2), cgroup $(docker info --format '{{.CgroupVersion}} ({{.CgroupDriver}})')"
+
+        section "scripts/compose-test.sh with ENGINE=docker"
+        start=$SECONDS
+        # the engine's compile limit is MAX_CPU_TIME_LIMIT (javac on an emulated CPU: see e2e)
+        ENGINE=docker BASE_SUITE=$SUITE IMAGE_CACHE=/mnt/cache CA_BUNDLE=$LAB/host-ca.crt \
+            CONF_EXTRA=$'MAX_CPU_TIME_LIMIT=60\nMAX_WALL_TIME_LIMIT=150' SUBMIT_TIMEOUT=300 \
+            HEALTH_TIMEOUT=900 timeout --kill-after=30 3600 scripts/compose-test.sh \
+            > "$LAB/docker-compose.log" 2>&1
+        rc=$?
+        cat "$LAB/docker-compose.log"
+        result=FAIL
+        [ "$rc" -eq 0 ] && result=PASS
+        check "$result" docker-compose "$((SECONDS - start))" "scripts/compose-test.sh exit $rc: $(grep -m1 -E 'FAILED|all checks passed' "$LAB/docker-compose.log")"
+        grep -E '\] (built|.*: (Accepted|Time|Memory)|.*judged [0-9]+ of them|down -v|.*privileged=)' \
+            "$LAB/docker-compose.log" | sed 's/^\[compose-test +[ 0-9]*s\] //' |
+            while read -r line; do detail "$line"; done
+
+        section "pytest tests/docker_backend against dockerd"
+        start=$SECONDS
+        docker image inspect localhost/judge-test-base:bookworm > /dev/null 2>&1 ||
+            docker import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+                --change 'ENV LANG=C.UTF-8' --change 'CMD ["/bin/bash"]' \
+                /mnt/cache/judge-test-base-bookworm.tar.gz localhost/judge-test-base:bookworm > /dev/null
+        # CI=true: a test that cannot reach the engine fails instead of skipping
+        CI=true TEST_DOCKER_HOST=unix:///run/docker.sock \
+            TEST_DOCKER_IMAGE=localhost/judge-test-base:bookworm \
+            timeout --kill-after=30 "$STEP_TIMEOUT" .venv/bin/python -m pytest tests/docker_backend \
+            -q -ra -p no:cacheprovider --junitxml="$LAB/docker-backend-junit.xml" \
+            > "$LAB/docker-backend-pytest.log" 2>&1
+        rc=$?
+        cat "$LAB/docker-backend-pytest.log"
+        result=FAIL
+        [ "$rc" -eq 0 ] && result=PASS
+        check "$result" docker-backend "$((SECONDS - start))" "pytest exit $rc: $(pytest_summary "$LAB/docker-backend-pytest.log")"
+        pytest_failures "$LAB/docker-backend-pytest.log"
+        left=$(docker ps -aq | wc -l)
+        [ "$left" -eq 0 ] || check FAIL docker-containers-left 0 "$left container(s) still exist"
+        systemctl stop docker.service docker.socket containerd.service
+    fi
+    leftovers docker
 fi
 
 # -- a script of your own (VM_CUSTOM=file for run-guest.sh) -------------------------------------

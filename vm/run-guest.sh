@@ -16,7 +16,9 @@
 #
 # Environment (defaults in brackets):
 #   VM_DIR [/var/tmp/judge-vm]   VM_SRC [this repository]
-#   VM_STEPS [info,judge-run,sandbox,e2e,nodelegate]  (also: custom, with VM_CUSTOM=file)
+#   VM_STEPS [info,judge-run,sandbox,e2e,nodelegate, and docker on trixie]  (also: custom,
+#                                with VM_CUSTOM=file)
+#   IMAGE_CACHE [/var/cache/judge-images]  debootstrap tarballs (the docker step's base images)
 #   VM_MARKERS ["not cpu_tight"] pytest -m for tests/sandbox and the e2e files
 #   VM_PYTEST_ARGS []            more arguments for the tests/sandbox run
 #   VM_E2E_FILES ["tests/e2e/test_cross_user.py tests/e2e/test_verdicts.py"]
@@ -30,7 +32,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SUITE=${1:?usage: vm/run-guest.sh SUITE (bookworm, trixie)}
 VM_DIR=${VM_DIR:-/var/tmp/judge-vm}
 VM_SRC=${VM_SRC:-$here/..}
-STEPS=${VM_STEPS:-info,judge-run,sandbox,e2e,nodelegate}
+# the docker step where the image has Docker Engine with Compose v2 (build-image.sh)
+default_steps=info,judge-run,sandbox,e2e,nodelegate
+grep -q '^compose=2' "$VM_DIR/$SUITE/image/info.txt" 2>/dev/null && default_steps=$default_steps,docker
+STEPS=${VM_STEPS:-$default_steps}
 MARKERS=${VM_MARKERS-not cpu_tight}
 PYTEST_ARGS=${VM_PYTEST_ARGS:-}
 E2E_FILES=${VM_E2E_FILES:-tests/e2e/test_cross_user.py tests/e2e/test_verdicts.py}
@@ -38,6 +43,7 @@ SYNC_SRC=${VM_SYNC_SRC:-1}
 MEM=${VM_MEM:-4G}
 SMP=${VM_SMP:-2}
 GUEST_TIMEOUT=${VM_GUEST_TIMEOUT:-5400}
+IMAGE_CACHE=${IMAGE_CACHE:-/var/cache/judge-images}
 STEP_TIMEOUT=${VM_STEP_TIMEOUT:-1800}
 INTERACTIVE=${VM_INTERACTIVE:-0}
 
@@ -90,6 +96,17 @@ qemu-img create -q -f qcow2 -b "$image/root.img" -F raw "$disk"
 [ "${VM_KEEP_DISK:-0}" = 1 ] || trap 'rm -f "$disk"' EXIT
 
 shares=(-virtfs "local,path=$run,mount_tag=lab,security_model=none,id=lab")
+# The docker step imports base images from debootstrap tarballs (no Docker Hub): the engine
+# image's base (this suite's minbase) and the docker backend tests' image (bookworm with
+# python3, gcc and unzip, as `make podman` makes it); and it hands this host's CA bundle to pip.
+case ",$STEPS," in *,docker,*)
+    "$here/../scripts/rootfs-tarball.sh" "$SUITE" "$IMAGE_CACHE/debian-$SUITE-minbase.tar.gz"
+    "$here/../scripts/rootfs-tarball.sh" bookworm "$IMAGE_CACHE/judge-test-base-bookworm.tar.gz" \
+        python3,gcc,libc6-dev,unzip
+    cp /etc/ssl/certs/ca-certificates.crt "$run/host-ca.crt" 2>/dev/null || true
+    shares+=(-virtfs "local,path=$IMAGE_CACHE,mount_tag=cache,security_model=none,readonly=on,id=cache")
+    ;;
+esac
 if [ "$SYNC_SRC" = 1 ]; then
     shares+=(-virtfs "local,path=$VM_SRC,mount_tag=src,security_model=none,readonly=on,id=src")
 fi

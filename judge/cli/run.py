@@ -19,6 +19,9 @@ from judge.judging.pipeline import Pipeline
 LIMIT_OPTIONS = ("cpu_time_limit", "cpu_extra_time", "wall_time_limit", "memory_limit",
                  "stack_limit", "max_processes_and_or_threads", "max_file_size",
                  "number_of_runs", "compiler_options", "command_line_arguments")
+SWITCHES = ("enable_network", "redirect_stderr_to_stdout",
+            "enable_per_process_and_thread_time_limit",
+            "enable_per_process_and_thread_memory_limit")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expected-output", type=Path, help="file with the expected output")
     for name in LIMIT_OPTIONS:
         parser.add_argument("--" + name.replace("_", "-"), dest=name)
+    for name in SWITCHES:
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, action="store_true",
+                            default=None)
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -38,7 +44,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         body["stdin"] = args.stdin.read_bytes().decode("latin-1")
     if args.expected_output:
         body["expected_output"] = args.expected_output.read_bytes().decode("latin-1")
-    body.update({name: getattr(args, name) for name in LIMIT_OPTIONS
+    body.update({name: getattr(args, name) for name in LIMIT_OPTIONS + SWITCHES
                  if getattr(args, name) is not None})
     attrs, errors = parse_create(body, False, config, languages)
     if errors:
