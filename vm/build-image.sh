@@ -125,9 +125,10 @@ echo 'create_main_cluster = false' > "$root/etc/postgresql-common/createcluster.
 read_list() { sed -e 's/#.*//' "$1" | awk 'NF { print $1 }'; }
 engine_pkgs=$(read_list "$VM_SRC/deps/debian-core.txt" | sort -u | tr '\n' ' ')
 # what a stock Debian install has (systemd, udev, dbus, AppArmor, the kernel) and what the
-# checks use (rsync for the sync, curl for the mirror probe, psmisc/procps for the leak checks)
+# checks use (rsync for the sync, curl for the mirror probe, psmisc/procps for the leak checks,
+# npm for `make up`'s playground: installing its ~400 packages in an emulated guest is slow)
 guest_pkgs="systemd-sysv udev kmod dbus initramfs-tools linux-image-amd64 apparmor iproute2
-    iputils-ping make git rsync curl psmisc less e2fsprogs util-linux sudo python3-venv"
+    iputils-ping make git rsync curl psmisc less e2fsprogs util-linux sudo python3-venv npm"
 in_root apt-get update -q >> "$log" 2>&1 || fail "apt-get update failed"
 # trixie ships systemd-networkd in a package of its own; bookworm has it in systemd
 if in_root apt-cache show systemd-networkd > /dev/null 2>&1; then
@@ -146,6 +147,12 @@ say "apt-get install: $(echo $guest_pkgs $engine_pkgs $docker_pkgs)"
 in_root apt-get install -y -q $guest_pkgs $engine_pkgs $docker_pkgs >> "$log" 2>&1 ||
     fail "apt-get install failed"
 in_root apt-get clean >> "$log" 2>&1
+# The guest's HTTPS leaves through this host's network: a host that trusts extra CAs (a
+# TLS-intercepting egress proxy) gets them into the guest's store too, for pip, npm and curl
+if compgen -G "/usr/local/share/ca-certificates/*.crt" > /dev/null; then
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    in_root update-ca-certificates >> "$log" 2>&1 || fail "update-ca-certificates failed"
+fi
 
 # -- 3. the guest's configuration ------------------------------------------------------------------
 echo "judge-vm-$SUITE" > "$root/etc/hostname"
@@ -220,12 +227,11 @@ else
     tar -C "$VM_SRC" --exclude=./.venv --exclude=./playground/node_modules \
         --exclude=__pycache__ --exclude='*.egg-info' -c . | tar -C "$root/root/judge" -x
 fi
-# pip reaches PyPI from the chroot; behind a TLS-intercepting proxy it needs the host's CA bundle
-cp /etc/ssl/certs/ca-certificates.crt "$root/tmp/host-ca.crt"
+# pip reaches PyPI from the chroot, trusting the system store (with the host's extra CAs)
 in_root /bin/sh -c 'cd /root/judge && python3 -m venv .venv &&
-    PIP_CERT=/tmp/host-ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1 .venv/bin/pip install -q -e ".[test]" &&
-    touch .venv/.installed' >> "$log" 2>&1 || fail "pip install failed"
-rm -f "$root/tmp/host-ca.crt"
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    .venv/bin/pip install -q -e ".[test]" && touch .venv/.installed' >> "$log" 2>&1 ||
+    fail "pip install failed"
 git -C "$VM_SRC" rev-parse HEAD > "$root/root/judge.commit" 2>/dev/null || echo unknown > "$root/root/judge.commit"
 
 # -- 5. the disk image, kernel and initrd ------------------------------------------------------

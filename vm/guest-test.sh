@@ -19,6 +19,10 @@
 #   nodelegate  `judge run` in a scope WITHOUT Delegate=yes must be refused with a message that
 #               names Delegate=yes and must leave that scope's cgroup alone; with
 #               SANDBOX_CGROUP_ROOT naming a directory of a delegated unit it must work there
+#   up          `make up` as a user runs it (the playground built with npm, PostgreSQL and
+#               Redis, migrate, the API and one worker per CPU, each worker in a delegated
+#               scope of its own): Python and C submissions Accepted through the API, then
+#               SIGTERM stops it all
 #   docker      Docker Engine (Debian's docker.io with Compose v2 and buildx; trixie): the
 #               image built from the Dockerfile on this suite's Debian, compose.yaml up,
 #               Python/C/Java Accepted, TLE and MLE caught, --scale worker=3 all judging,
@@ -32,7 +36,7 @@ set -uo pipefail
 LAB=${LAB:-/mnt/lab}
 ENGINE=/root/judge
 SUITE=unknown
-STEPS=info,judge-run,sandbox,e2e,nodelegate
+STEPS=info,judge-run,sandbox,e2e,nodelegate,up
 MARKERS="not cpu_tight"
 PYTEST_ARGS=""
 E2E_FILES="tests/e2e/test_cross_user.py tests/e2e/test_verdicts.py"
@@ -41,6 +45,9 @@ STEP_TIMEOUT=1800
 [ -f "$LAB/params.env" ] && . "$LAB/params.env"
 export LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export TEST_DATABASE_URL=postgresql://judge:judge@127.0.0.1:5432/judge_test
+# npm trusts only its own CA list: the system store holds the host's extra CAs too
+# (build-image.sh), which HTTPS through a TLS-intercepting egress proxy needs
+export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 JUDGE=$ENGINE/.venv/bin/judge
 
 uptime_s() { cut -d. -f1 /proc/uptime; }
@@ -379,6 +386,52 @@ if has_step nodelegate; then
     systemctl stop judge-vm-cgroot.service
 fi
 
+# -- make up ---------------------------------------------------------------------------------------
+if has_step up; then
+    section "make up: the API and a worker per CPU, each worker in a delegated scope"
+    start=$SECONDS
+    problems=()
+    # the compile limit for javac on an emulated CPU, as in the e2e step
+    MAX_CPU_TIME_LIMIT=60 MAX_WALL_TIME_LIMIT=150 setsid make up > "$LAB/make-up.log" 2>&1 &
+    make_pid=$!
+    workers=0
+    for _ in $(seq 450); do
+        kill -0 "$make_pid" 2>/dev/null || { problems+=("make up exited: $(tail -1 "$LAB/make-up.log")"); break; }
+        workers=$(curl -sf http://127.0.0.1:2358/workers 2>/dev/null |
+            python3 -c 'import json, sys; print(sum(q["available"] for q in json.load(sys.stdin)))' 2>/dev/null)
+        [ "${workers:-0}" -ge "$(nproc)" ] && break
+        sleep 2
+    done
+    [ "${workers:-0}" -ge "$(nproc)" ] || problems+=("${workers:-0} of $(nproc) workers registered after 900 s")
+    scopes=$(systemctl list-units --type=scope --no-legend | grep -c 'judge worker')
+    [ "$scopes" -eq "$(nproc)" ] || problems+=("$scopes worker scopes, not $(nproc)")
+    for pair in "python 71 hello.py" "c 50 hello.c"; do
+        read -r name lang file <<< "$pair"
+        body=$(python3 -c 'import json, sys
+print(json.dumps({"language_id": int(sys.argv[1]), "source_code": open(sys.argv[2]).read(),
+                  "stdin": "world"}))' "$lang" "$progs/$file")
+        answer=$(curl -sS --max-time 300 -X POST -H 'Content-Type: application/json' \
+            'http://127.0.0.1:2358/submissions?wait=true' -d "$body")
+        echo "$name: $answer"
+        verdict=$(printf '%s' "$answer" | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+print("ok" if d["status"]["id"] == 3 and d["stdout"] == "hello, world\n" else "wrong")' 2>/dev/null)
+        [ "$verdict" = ok ] || problems+=("$name not Accepted: $(printf '%s' "$answer" | cut -c1-200)")
+    done
+    pkill -TERM -f '\.venv/bin/judge up'
+    for _ in $(seq 60); do pgrep -f '\.venv/bin/judge up' > /dev/null || break; sleep 1; done
+    pgrep -f '\.venv/bin/judge up' > /dev/null && problems+=("judge up still running 60 s after SIGTERM")
+    left=$(systemctl list-units --type=scope --no-legend | grep -c 'judge worker')
+    [ "$left" -eq 0 ] || problems+=("$left worker scope(s) left after the stop")
+    tail -40 "$LAB/make-up.log"
+    if [ "${#problems[@]}" -eq 0 ]; then
+        check PASS up "$((SECONDS - start))" "make up: $workers workers in $scopes delegated scopes, Python and C Accepted, stopped by SIGTERM"
+    else
+        check FAIL up "$((SECONDS - start))" "${problems[*]}"
+    fi
+    leftovers up
+fi
+
 # -- Docker Engine: the compose stack and the docker sandbox backend -----------------------------
 if has_step docker; then
     section "docker: Docker Engine, compose.yaml, the docker sandbox backend"
@@ -396,7 +449,7 @@ if has_step docker; then
         section "scripts/compose-test.sh with ENGINE=docker"
         start=$SECONDS
         # the engine's compile limit is MAX_CPU_TIME_LIMIT (javac on an emulated CPU: see e2e)
-        ENGINE=docker BASE_SUITE=$SUITE IMAGE_CACHE=/mnt/cache CA_BUNDLE=$LAB/host-ca.crt \
+        ENGINE=docker BASE_SUITE=$SUITE IMAGE_CACHE=/mnt/cache \
             CONF_EXTRA=$'MAX_CPU_TIME_LIMIT=60\nMAX_WALL_TIME_LIMIT=150' SUBMIT_TIMEOUT=300 \
             HEALTH_TIMEOUT=900 timeout --kill-after=30 3600 scripts/compose-test.sh \
             > "$LAB/docker-compose.log" 2>&1

@@ -16,7 +16,7 @@
 #
 # Environment (defaults in brackets):
 #   VM_DIR [/var/tmp/judge-vm]   VM_SRC [this repository]
-#   VM_STEPS [info,judge-run,sandbox,e2e,nodelegate, and docker on trixie]  (also: custom,
+#   VM_STEPS [info,judge-run,sandbox,e2e,nodelegate,up, and docker on trixie]  (also: custom,
 #                                with VM_CUSTOM=file)
 #   IMAGE_CACHE [/var/cache/judge-images]  debootstrap tarballs (the docker step's base images)
 #   VM_MARKERS ["not cpu_tight"] pytest -m for tests/sandbox and the e2e files
@@ -33,7 +33,7 @@ SUITE=${1:?usage: vm/run-guest.sh SUITE (bookworm, trixie)}
 VM_DIR=${VM_DIR:-/var/tmp/judge-vm}
 VM_SRC=${VM_SRC:-$here/..}
 # the docker step where the image has Docker Engine with Compose v2 (build-image.sh)
-default_steps=info,judge-run,sandbox,e2e,nodelegate
+default_steps=info,judge-run,sandbox,e2e,nodelegate,up
 grep -q '^compose=2' "$VM_DIR/$SUITE/image/info.txt" 2>/dev/null && default_steps=$default_steps,docker
 STEPS=${VM_STEPS:-$default_steps}
 MARKERS=${VM_MARKERS-not cpu_tight}
@@ -98,12 +98,11 @@ qemu-img create -q -f qcow2 -b "$image/root.img" -F raw "$disk"
 shares=(-virtfs "local,path=$run,mount_tag=lab,security_model=none,id=lab")
 # The docker step imports base images from debootstrap tarballs (no Docker Hub): the engine
 # image's base (this suite's minbase) and the docker backend tests' image (bookworm with
-# python3, gcc and unzip, as `make podman` makes it); and it hands this host's CA bundle to pip.
+# python3, gcc and unzip, as `make podman` makes it).
 case ",$STEPS," in *,docker,*)
     "$here/../scripts/rootfs-tarball.sh" "$SUITE" "$IMAGE_CACHE/debian-$SUITE-minbase.tar.gz"
     "$here/../scripts/rootfs-tarball.sh" bookworm "$IMAGE_CACHE/judge-test-base-bookworm.tar.gz" \
         python3,gcc,libc6-dev,unzip
-    cp /etc/ssl/certs/ca-certificates.crt "$run/host-ca.crt" 2>/dev/null || true
     shares+=(-virtfs "local,path=$IMAGE_CACHE,mount_tag=cache,security_model=none,readonly=on,id=cache")
     ;;
 esac
