@@ -151,7 +151,12 @@ teardown() {
         done
     fi
     say "compose down -v"
-    compose down -v > "$work/down.log" 2>&1 || { cat "$work/down.log" >&2; status=1; }
+    # podman-compose removes only the replicas the file declares: tell it how many there are
+    WORKER_REPLICAS=$replicas compose down -v > "$work/down.log" 2>&1 ||
+        { cat "$work/down.log" >&2; status=1; }
+    if [ "$ENGINE" = podman ]; then  # podman-compose 1.0.3's down leaves the network
+        ctr network ls -q --filter "label=$label=$PROJECT" | xargs -r podman network rm >/dev/null
+    fi
     left=$(leftovers)
     if [ -n "$left" ]; then
         say "FAILED: left after down -v: $left"
@@ -270,7 +275,9 @@ assert all(s["status_id"] == 3 for s in json.loads(sys.argv[1])["submissions"]),
     [ "${#idle[@]}" -eq 0 ] || die "worker(s) that judged none: ${idle[*]}"
 }
 
+replicas=1  # worker replicas up
 scale_workers() {
+    replicas=$1
     case $ENGINE in
         podman) WORKER_REPLICAS=$1 compose up -d worker ;;
         docker) compose up -d --no-recreate --scale "worker=$1" worker ;;
