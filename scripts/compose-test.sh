@@ -307,6 +307,8 @@ for c in $(containers --running | grep -E '[-_]worker[-_]'); do
     [ "$(ctr inspect -f '{{.HostConfig.Privileged}}' "$c")" = false ] || die "$c runs privileged"
 done
 wait_workers 1
+say "$(ctr logs "$(containers --running | grep -E -m1 '[-_]worker[-_]')" 2>&1 |
+    grep -o 'languages this worker runs[^"]*' | tail -1)"
 submissions
 
 say "scaling the workers to $WORKERS"
