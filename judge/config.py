@@ -20,10 +20,11 @@ import secrets
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from judge.conf_file import ConfigError, read_conf_file
+from judge.contract.languages import version_key
 from judge.contract.wire import ruby_to_f, ruby_to_i
 
 __all__ = ["Config", "ConfigError", "read_conf_file"]
@@ -32,10 +33,6 @@ DEFAULT_DATABASE_URL = "postgresql://judge:judge@127.0.0.1:5432/judge"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 Parser = Callable[[str, Any], Any]
-
-
-class ConfigError(ValueError):
-    """The configuration file cannot be read or parsed."""
 
 
 def _is_blank(raw: str) -> bool:
@@ -103,6 +100,17 @@ def _parse_duration(raw: str, default: float) -> float:
     if not match:
         raise ConfigError(f"expected a duration such as 86400, 12h or 30d, got {raw!r}")
     return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def _parse_version(raw: str, default: str) -> str:
+    """The Judge0 version to mirror: 1.13.1 or 1.14.0 (a later one serves 1.14.0's ids)."""
+    text = raw.strip() or default
+    try:
+        version_key(text)
+    except ValueError:
+        raise ConfigError(f"JUDGE0_VERSION must be a version such as 1.14.0 or 1.13.1, "
+                          f"got {raw!r}") from None
+    return text
 
 
 def _nproc() -> int:
@@ -204,7 +212,8 @@ class Config:
     # Outside judge0.conf in Judge0 (§12.5 "Not in the conf file", §10.7)
     port: int = _int("PORT", 2358)
     hostname: str = _var("HOSTNAME", _parse_text, factory=socket.gethostname)
-    judge0_version: str = _text("JUDGE0_VERSION", "1.13.1")
+    # The Judge0 release whose contract is served (/about, the language ids; docs/compatibility)
+    judge0_version: str = _var("JUDGE0_VERSION", _parse_version, "1.14.0")
     homepage: str = _text("JUDGE0_HOMEPAGE", "https://judge0.com")
     source_code: str = _text("JUDGE0_SOURCE_CODE", "https://github.com/judge0/judge0")
     maintainer: str = _text("JUDGE0_MAINTAINER",
@@ -366,34 +375,3 @@ def _redis_url(variables: Mapping[str, str], config: Config) -> str:
         return DEFAULT_REDIS_URL
     credentials = f":{quote(config.redis_password, safe='')}@" if config.redis_password else ""
     return f"redis://{credentials}{config.redis_host}:{config.redis_port}/0"
-
-
-def read_conf_file(path: str | os.PathLike[str]) -> dict[str, str]:
-    """Parse a ``judge0.conf``-style file: ``KEY=VALUE`` lines, ``#`` comments, blank lines,
-    an optional ``export`` prefix, values optionally wrapped in single or double quotes.
-
-    An unquoted value ends at `` #`` (a comment after whitespace), as in shell and dotenv.
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"cannot read configuration file {path}: {error.strerror}") from error
-    variables: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        line = line.removeprefix("export ").lstrip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not key.replace("_", "").isalnum():
-            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {line!r}")
-        variables[key] = _unquote(value.strip())
-    return variables
-
-
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    comment = value.find(" #")
-    return value[:comment].rstrip() if comment >= 0 else value

@@ -39,7 +39,7 @@ class AppContext:
     def create(cls, config: Config, *, flush_commits: bool = True) -> AppContext:
         """``flush_commits``: see Storage (workers pass False)."""
         queue = JobQueue(config.redis_url, config.judge0_version)
-        languages = LanguageCatalog.load()
+        languages = LanguageCatalog.load(judge0_version=config.judge0_version)
         # Available = what the live workers' self-tests passed (judge/language_reports.py).
         languages.follow(LanguageReports(queue.redis, queue.name).available_ids)
         return cls(config, Storage(config.database_url, timeout=config.database_timeout,

@@ -84,7 +84,7 @@ def _packages(args: argparse.Namespace, config: Config) -> int:
 
 
 def _check(args: argparse.Namespace, config: Config) -> int:
-    catalog = LanguageCatalog.load()
+    catalog = LanguageCatalog.load(judge0_version=config.judge0_version)
     languages = languages_to_test(catalog, args.ids or None)
     if args.ids and len(languages) != len(set(args.ids)):
         missing = sorted(set(args.ids) - {language.id for language in languages})

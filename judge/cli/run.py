@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    languages = LanguageCatalog.load()
+    languages = LanguageCatalog.load(judge0_version=config.judge0_version)
     body: dict[str, Any] = {"language_id": args.language,
                             "source_code": args.file.read_bytes().decode("latin-1")}
     if args.stdin:

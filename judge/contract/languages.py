@@ -34,6 +34,7 @@ __all__ = [
     "expand_placeholders",
     "glibc_like_key",
     "sort_by_name",
+    "version_key",
 ]
 
 DEFAULT_LANGUAGES_FILE = Path(__file__).resolve().parents[2] / "languages.yml"
@@ -106,6 +107,8 @@ class Language:
     compile_memory_kb: int | None = None
     # The container image its runs use with SANDBOX_BACKEND=docker (None: DOCKER_DEFAULT_IMAGE).
     image: str | None = None
+    # The Judge0 version that added this id (None: 1.13.1 or earlier, or not a Judge0 id).
+    introduced: str | None = None
     available: bool = False
 
     @property
@@ -174,6 +177,18 @@ class Language:
             os.path.exists(program) if program.startswith("/") else shutil.which(program)
             for program in self.programs()
         )
+
+
+_VERSION = re.compile(r"(\d+(?:\.\d+)*)(?:-[\w.]+)?")
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """``"1.14.0"`` -> ``(1, 14, 0)``, for comparing Judge0 versions; a suffix (``-extra``)
+    is ignored. ValueError when it is not a version."""
+    match = _VERSION.fullmatch(version.strip())
+    if match is None:
+        raise ValueError(f"not a version: {version!r} (expected e.g. 1.14.0)")
+    return tuple(int(part) for part in match.group(1).split("."))
 
 
 def expand_placeholders(command: str, limits: Mapping[str, Any]) -> str:
@@ -273,10 +288,12 @@ class LanguageCatalog:
         return copies[language.id]
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] | None = None, *,
-             detect_available: bool = True) -> LanguageCatalog:
+    def load(cls, path: str | os.PathLike[str] | None = None, *, detect_available: bool = True,
+             judge0_version: str | None = None) -> LanguageCatalog:
         """Read ``languages.yml``; with ``detect_available`` each language's ``available`` is
-        guessed from whether the binaries its commands name exist on this host."""
+        guessed from whether the binaries its commands name exist on this host. With
+        ``judge0_version``, ids a later Judge0 version introduced are left out, as that
+        version's server would not know them."""
         path = Path(path) if path is not None else DEFAULT_LANGUAGES_FILE
         try:
             document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -285,6 +302,10 @@ class LanguageCatalog:
         if not isinstance(document, dict) or not isinstance(document.get("languages"), list):
             raise LanguageFileError(f"{path}: expected a top-level 'languages:' list")
         languages = [_language_from_yaml(record, path) for record in document["languages"]]
+        if judge0_version is not None:
+            served = version_key(judge0_version)
+            languages = [language for language in languages if language.introduced is None
+                         or version_key(language.introduced) <= served]
         if detect_available:
             languages = [replace(language, available=language.is_installed())
                          for language in languages]
@@ -349,4 +370,9 @@ def _language_from_yaml(record: Any, path: Path) -> Language:
         raise LanguageFileError(f"{where}: source_file and run_cmd are required")
     if language.compile_cmd is not None and language.compile_cmd.count("%s") != 1:
         raise LanguageFileError(f"{where}: compile_cmd must contain exactly one %s")
+    if language.introduced is not None:
+        try:
+            version_key(language.introduced)
+        except (ValueError, AttributeError) as error:
+            raise LanguageFileError(f"{where}: introduced: {error}") from error
     return language

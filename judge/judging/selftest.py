@@ -186,11 +186,17 @@ def languages_to_test(catalog: LanguageCatalog, ids: Iterable[int] | None = None
                    and (wanted is None or language.id in wanted)), key=lambda lang: lang.id)
 
 
+# What a language's name says about it, not how it runs: ids that share a toolchain (Judge0's
+# 48, 49, 50 and 103 are all our GCC) share one start-up test.
+_NOT_TOOLCHAIN = frozenset({"id", "name", "is_archived", "introduced", "available"})
+
+
 def fingerprint(language: Language) -> str:
-    """Changes when the language's record or one of its binaries changes (a package upgrade
-    replaces the files, so their inode and mtime change)."""
+    """Changes when the language's toolchain record or one of its binaries changes (a package
+    upgrade replaces the files, so their inode and mtime change); the same for ids that run
+    the same toolchain."""
     record = {spec.name: getattr(language, spec.name) for spec in dataclasses.fields(language)
-              if spec.name != "available"}
+              if spec.name not in _NOT_TOOLCHAIN}
     stats = []
     for program in language.programs():
         path = program if program.startswith("/") else None
@@ -257,13 +263,18 @@ class ResultCache:
 def startup_checks(tester: SelfTester, languages: Iterable[Language], cache: ResultCache
                    ) -> Iterator[LanguageCheck]:
     """The workers' start-up test: hello world only, from the cache when it passed before
-    with the same toolchain. Yields each language's outcome as soon as it is known."""
+    with the same toolchain, once per toolchain. Yields each language's outcome as soon as it
+    is known."""
+    tested: dict[str, LanguageCheck] = {}
     with cache.exclusive():
         for language in languages:
-            cached = cache.get(language)
+            same = tested.get(fingerprint(language))
+            cached = cache.get(language) if same is None else dataclasses.replace(
+                same, language_id=language.id, name=language.name)
             if cached is not None and cached.hello_passed:
                 yield cached
                 continue
             check = tester.check(language, (HELLO,), version=False)
             cache.put(language, check)
+            tested[fingerprint(language)] = check
             yield check

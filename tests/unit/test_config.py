@@ -134,7 +134,7 @@ class TestDefaults:
         assert config.authn_token == () and config.authz_token == ()
         assert config.max_submission_batch_size == 20 and config.callbacks_max_tries == 3
         assert config.interval == 0.1 and config.count >= 2
-        assert config.port == 2358 and config.judge0_version == "1.13.1"
+        assert config.port == 2358 and config.judge0_version == "1.14.0"
         assert config.homepage == "https://judge0.com"
         assert config.source_code == "https://github.com/judge0/judge0"
         assert config.maintainer == "Herman Zvonimir Došilović <hermanz.dosilovic@gmail.com>"

@@ -109,6 +109,19 @@ JUDGE0_CE_NAMES: dict[int, str] = {
     89: "Multi-file program",
 }
 
+# The ids Judge0 CE 1.14.0 added (docs/compatibility.md: names from Judge0's own clients and
+# the hosted service's /languages).
+JUDGE0_1_14_NAMES: dict[int, str] = {
+    90: "Dart (2.19.2)", 91: "Java (JDK 17.0.6)", 92: "Python (3.11.2)",
+    93: "JavaScript (Node.js 18.15.0)", 94: "TypeScript (5.0.3)", 95: "Go (1.18.5)",
+    96: "JavaFX (JDK 17.0.6, OpenJFX 22.0.2)", 97: "JavaScript (Node.js 20.17.0)",
+    98: "PHP (8.3.11)", 99: "R (4.4.1)", 100: "Python (3.12.5)", 101: "TypeScript (5.6.2)",
+    102: "JavaScript (Node.js 22.08.0)", 103: "C (GCC 14.1.0)", 104: "C (Clang 18.1.8)",
+    105: "C++ (GCC 14.1.0)", 106: "Go (1.22.0)", 107: "Go (1.23.5)", 108: "Rust (1.85.0)",
+    109: "Python (3.13.2)", 110: "C (Clang 19.1.7)", 111: "Kotlin (2.1.10)",
+    112: "Scala (3.4.2)", 113: "Python (3.14.0)",
+}
+
 # §13.1, verbatim.
 JUDGE0_ACTIVE_ORDER = [45, 46, 47, 75, 76, 48, 52, 49, 53, 50, 54, 86, 51, 77, 55, 56, 57, 58, 44,
                        87, 59, 60, 88, 61, 62, 63, 78, 64, 89, 79, 65, 66, 67, 85, 68, 43, 69, 70,
@@ -150,19 +163,55 @@ class TestOrdering:
         assert glibc_like_key("Éclair") < glibc_like_key("Eclairs")
 
     def test_our_gcc_aliases_sort_next_to_their_plain_names(self, catalog: LanguageCatalog) -> None:
-        gcc = [lang.id for lang in catalog.active() if lang.id in {48, 49, 50, 52, 53, 54}]
-        assert gcc == [50, 54, 48, 52, 49, 53]
+        gcc = [lang.id for lang in catalog.active()
+               if lang.id in {48, 49, 50, 52, 53, 54, 103, 105}]
+        assert gcc == [103, 105, 48, 52, 49, 53, 50, 54]
 
 
 class TestShippedCatalog:
-    def test_declares_all_89_judge0_ids_of_which_47_are_active(self, catalog: LanguageCatalog) -> None:
+    def test_declares_all_113_judge0_ids_of_which_71_are_active(self, catalog: LanguageCatalog) -> None:
         judge0 = [lang for lang in catalog.all() if lang.id < 1000]
-        assert sorted(lang.id for lang in judge0) == list(range(1, 90))
-        assert len([lang for lang in judge0 if not lang.is_archived]) == 47
+        assert sorted(lang.id for lang in judge0) == list(range(1, 114))
+        assert len([lang for lang in judge0 if not lang.is_archived]) == 71
         assert {lang.id for lang in catalog.all() if lang.is_archived} == ARCHIVED_IDS
 
+    def test_ids_of_judge0_1_14_exist_only_from_that_version_on(self) -> None:
+        older = LanguageCatalog.load(detect_available=False, judge0_version="1.13.1")
+        newer = LanguageCatalog.load(detect_available=False, judge0_version="1.14.0")
+        assert sorted(lang.id for lang in older.all() if lang.id < 1000) == list(range(1, 90))
+        assert sorted(lang.id for lang in newer.all() if lang.id < 1000) == list(range(1, 114))
+        assert older.get(105) is None and newer.get(105).name == "C++ (GCC 12.2.0)"
+        # ids beyond Judge0's are ours, in both
+        assert {lang.id for lang in older.all() if lang.id >= 1000} == {
+            lang.id for lang in newer.all() if lang.id >= 1000}
+        assert {lang.id for lang in newer.all() if lang.introduced} == set(JUDGE0_1_14_NAMES)
+
+    def test_a_1_14_id_runs_the_same_toolchain_as_its_older_sibling(self, catalog: LanguageCatalog) -> None:
+        siblings = {91: 62, 92: 71, 93: 63, 94: 74, 95: 60, 97: 63, 98: 68, 99: 80, 100: 71,
+                    101: 74, 102: 63, 103: 50, 104: 75, 105: 54, 106: 60, 107: 60, 108: 73,
+                    109: 71, 110: 75, 111: 78, 112: 81, 113: 71}
+        for new, old in siblings.items():
+            assert replace(catalog.get(new), id=old, name="", introduced=None) == replace(
+                catalog.get(old), name=""), new
+
+    def test_a_name_that_is_not_judge0_s_says_which_judge0_version_it_stands_in_for(self, catalog: LanguageCatalog) -> None:
+        judge0 = {**JUDGE0_CE_NAMES, **JUDGE0_1_14_NAMES}
+        for language in catalog.active():
+            if language.id >= 1000 or language.name == judge0[language.id]:
+                continue
+            family, _, version = judge0[language.id].partition(" (")
+            assert language.name.startswith(family + " ("), language.id
+            replaced = version.rstrip(")")
+            if "replaces" in language.name:
+                assert language.name.endswith(f", replaces {replaced})"), language.id
+            else:  # the plain name: the newest Judge0 id of the family, or our exact version
+                same = [other.id for other in catalog.active() if other.id < 1000 and
+                        judge0[other.id].partition(" (")[0] == family and
+                        other.version == language.version]
+                assert language.id == max(same) or replaced.endswith(language.version), language.id
+
     def test_at_least_twelve_languages_judge0_lacks_have_ids_from_1000(self, catalog: LanguageCatalog) -> None:
-        extras = [lang for lang in catalog.all() if lang.id >= 90]
+        extras = [lang for lang in catalog.all() if lang.id >= 114]
         assert len(extras) >= 12
         assert all(lang.id >= 1000 and not lang.is_archived and lang.packages for lang in extras)
 
@@ -188,16 +237,18 @@ class TestShippedCatalog:
     def test_archived_and_not_provided_languages_keep_their_judge0_names(self, catalog: LanguageCatalog) -> None:
         for language in catalog.all():
             if language.is_archived or not language.packages:
-                assert language.name == JUDGE0_CE_NAMES[language.id], language.id
+                assert language.name == {**JUDGE0_CE_NAMES, **JUDGE0_1_14_NAMES}[language.id]
 
     def test_provided_languages_carry_the_installed_toolchain_versions(self, catalog: LanguageCatalog) -> None:
         names = {lang.id: lang.name for lang in catalog.all()}
-        assert names[50] == "C (GCC 12.2.0)" and names[54] == "C++ (GCC 12.2.0)"
+        assert names[103] == "C (GCC 12.2.0)" and names[105] == "C++ (GCC 12.2.0)"
         assert names[48] == "C (GCC 12.2.0, replaces GCC 7.4.0)"
         assert names[53] == "C++ (GCC 12.2.0, replaces GCC 8.3.0)"
-        assert names[62].startswith("Java (OpenJDK 17.")
-        assert names[63].startswith("JavaScript (Node.js 20.")
-        assert names[71].startswith("Python (3.11.")
+        assert names[50] == "C (GCC 12.2.0, replaces GCC 9.2.0)"
+        assert names[91].startswith("Java (OpenJDK 17.")
+        assert names[102].startswith("JavaScript (Node.js 20.")
+        assert names[92] == "Python (3.11.2)"
+        assert names[113] == "Python (3.11.2, replaces 3.14.0)"
         assert names[46].startswith("Bash (5.")
         assert names[43] == "Plain Text" and names[89] == "Multi-file program"
 

@@ -141,7 +141,7 @@ class FakeTester:
 
 def test_the_startup_check_runs_each_toolchain_once_and_retries_failures(tmp_path):
     cache = ResultCache(tmp_path / "cache.json")
-    other = replace(PY, id=50, name="C")
+    other = replace(PY, id=50, name="C", run_cmd="/usr/bin/python3 -S script.py")
     tester = FakeTester()
     assert [c.hello_passed for c in startup_checks(tester, [PY, other], cache)] == [True, True]
     assert [c.language_id for c in startup_checks(tester, [PY, other], cache)] == [71, 50]
@@ -150,6 +150,17 @@ def test_the_startup_check_runs_each_toolchain_once_and_retries_failures(tmp_pat
     list(startup_checks(failing, [replace(PY, id=72, name="R")], cache))
     list(startup_checks(failing, [replace(PY, id=72, name="R")], cache))
     assert failing.checked == [72, 72]  # a failure is tried again at the next start
+
+
+def test_ids_that_share_a_toolchain_share_one_startup_check(tmp_path):
+    tester = FakeTester()
+    twins = [PY, replace(PY, id=92, name="Python (3.11.2)", introduced="1.14.0"),
+             replace(PY, id=113, name="Python (3.11.2, replaces 3.14.0)")]
+    checks = list(startup_checks(tester, twins, ResultCache(tmp_path / "cache.json")))
+    assert tester.checked == [71]
+    assert [(c.language_id, c.name, c.hello_passed) for c in checks] == [
+        (71, PY.name, True), (92, "Python (3.11.2)", True),
+        (113, "Python (3.11.2, replaces 3.14.0)", True)]
 
 
 def test_the_table_row_shows_each_step_and_the_hello_cost():
