@@ -206,6 +206,15 @@ def full_engine(database_url: str, storage: Storage) -> Iterator[Engine]:
         yield engine
 
 
+@pytest.fixture(scope="session")
+def judge0_1_13_engine(database_url: str, storage: Storage) -> Iterator[Engine]:
+    """JUDGE0_VERSION=1.13.1: Judge0 CE 1.13.1's contract (no ids 90-113); its own tables
+    and one worker."""
+    with running_engine(database_url, 11, {"JUDGE0_VERSION": "1.13.1"}, workers=1,
+                        schema="api_judge0_1_13") as engine:
+        yield engine
+
+
 def wait_done(engine: Engine, token: str, timeout: float = 60) -> dict:
     """Poll until the submission is final; its `status` (fields=status, so output that is
     not ASCII does not matter)."""

@@ -162,7 +162,7 @@ def test_internal_error_fires_the_callback_too(engine, receiver, storage):
     token = str(uuid.uuid4())
     storage.insert_submission({"token": token, "language_id": 987654, "source_code": b"x",
                                "callback_url": f"{receiver.url}/ok"})
-    jobs = JobQueue(E2E_REDIS_URL, "1.13.1")
+    jobs = JobQueue(E2E_REDIS_URL, "1.14.0")
     try:
         jobs.enqueue(token)
     finally:

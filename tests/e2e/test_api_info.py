@@ -62,11 +62,11 @@ def test_master_star_fields_returns_all_40_attributes(closed_engine):
 
 def test_about_version_isolate_license(engine):
     assert engine.get("/about").json() == {
-        "version": "1.13.1", "homepage": "https://judge0.com",
+        "version": "1.14.0", "homepage": "https://judge0.com",
         "source_code": "https://github.com/judge0/judge0",
         "maintainer": "Herman Zvonimir Došilović <hermanz.dosilovic@gmail.com>"}
     version = engine.get("/version")
-    assert (version.headers["Content-Type"], version.content) == (TEXT, b"1.13.1")
+    assert (version.headers["Content-Type"], version.content) == (TEXT, b"1.14.0")
     isolate = engine.get("/isolate")
     assert isolate.headers["Content-Type"] == TEXT
     assert isolate.text.startswith("bubblewrap") and isolate.text.endswith("\n")
@@ -116,13 +116,13 @@ def test_statistics_shape_cache_and_invalidation(engine):
 
 def test_workers_reports_the_live_workers_of_the_queue(engine, closed_engine):
     queues = engine.get("/workers").json()
-    assert queues[0]["queue"] == "1.13.1"
+    assert queues[0]["queue"] == "1.14.0"
     ours = queues[0]
     assert list(ours) == ["queue", "size", "available", "idle", "working", "paused", "failed"]
     assert ours["available"] == 2
     assert ours["idle"] + ours["working"] + ours["paused"] == 2
     assert closed_engine.get("/workers").json() == [
-        {"queue": "1.13.1", "size": 0, "available": 0, "idle": 0, "working": 0, "paused": 0,
+        {"queue": "1.14.0", "size": 0, "available": 0, "idle": 0, "working": 0, "paused": 0,
          "failed": 0}]
 
 

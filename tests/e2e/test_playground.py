@@ -117,6 +117,15 @@ def test_each_core_languages_starter_program_greets_its_stdin(engine, page):
     assert len(tokens) == 6  # six runs, each one's own verdict
 
 
+def test_the_language_list_offers_todays_judge0_ids(engine, page):
+    open_playground(page, engine.url)
+    offered = dict(page.eval_on_selector_all(
+        "#language option", "options => options.map(o => [o.value, o.text])"))
+    assert offered["105"] == "C++ (GCC 12.2.0)" and offered["103"] == "C (GCC 12.2.0)"
+    assert offered["113"] == "Python (3.11.2, replaces 3.14.0)"
+    assert offered["54"] == "C++ (GCC 12.2.0, replaces GCC 9.2.0)"
+
+
 def test_a_c_compile_error_shows_the_compiler_message(engine, page):
     open_playground(page, engine.url)
     pick(page, "C (GCC")

@@ -66,7 +66,7 @@ def test_rq_sees_the_worker_and_a_judged_job_leaves_no_rq_keys(loop):
                                              "rq:failed:"))]
     assert leftovers == []
     assert engine.get("/workers").json()[0] == {
-        "queue": "1.13.1", "size": 0, "available": 1, "idle": 1, "working": 0, "paused": 0,
+        "queue": "1.14.0", "size": 0, "available": 1, "idle": 1, "working": 0, "paused": 0,
         "failed": 0}
 
 
