@@ -22,7 +22,16 @@ from . import errors
 from .access import AccessControl
 from .cors import Cors
 from .ratelimit import RateLimit
-from .resources import batch, catalog, docs, info, metrics, playground, submissions
+from .resources import (
+    batch,
+    catalog,
+    docs,
+    dummy_client,
+    info,
+    metrics,
+    playground,
+    submissions,
+)
 
 
 def _json_handler() -> falcon.media.JSONHandler:
@@ -38,6 +47,7 @@ def _routes(context: AppContext) -> dict[str, object]:
         "/docs": documentation,
         "/docs.html": documentation,
         "/openapi.json": docs.OpenApi(config),
+        "/dummy-client.html": dummy_client.DummyClient(),
         "/authenticate": info.Authenticate(),
         "/authorize": info.Authorize(),
         "/submissions": submissions.Submissions(context),

@@ -1,4 +1,5 @@
-"""The web playground at `/`: Debian's Chromium, driven by Playwright, against live engines
+"""The pages for browsers: the web playground at `/` and the dummy client at
+`/dummy-client.html`, in Debian's Chromium driven by Playwright against live engines
 (gunicorn, workers, the sandbox), plus what `/` answers to clients that are not browsers.
 
 A screenshot of each state goes to tests/artifacts/playground/. Chromium missing is a failure,
@@ -307,3 +308,29 @@ def test_without_a_bundle_the_home_page_is_judge0s_and_the_log_says_how_to_build
     ("text/*", False), ("TEXT/HTML; q=0.5", True)])
 def test_only_a_client_that_names_html_gets_the_page(accept, wanted):
     assert playground.wants_html(accept) is wanted
+
+
+# -- /dummy-client.html ---------------------------------------------------------------------
+
+def test_the_dummy_client_is_public_and_runs_only_its_own_script(secured_engine):
+    page = requests.get(secured_engine.url + "/dummy-client.html", timeout=30)  # no token
+    assert page.status_code == 200
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'sha256-" in policy and "unsafe-inline" not in policy.split(";")[1]
+    assert requests.get(secured_engine.url + "/submissions", timeout=30).status_code == 401
+
+
+def test_the_dummy_client_runs_a_submission_and_logs_each_request(engine, page):
+    page.goto(engine.url + "/dummy-client.html")
+    expect(page.locator("#languages option")).not_to_have_count(1)  # GET /languages answered
+    page.select_option("#languages", value="105")
+    page.click("#run")
+    log = page.locator("#log")
+    expect(log).to_contain_text('"description": "Accepted"', timeout=JUDGED)
+    expect(page.locator("#state")).to_have_text("idle")
+    text = log.inner_text()
+    assert f"POST {engine.url}/submissions?base64_encoded=true" in text
+    assert f"GET {engine.url}/submissions/" in text
+    assert '"stdout": "aGVsbG8sIEp1ZGdlMAo=' in text  # base64 of "hello, Judge0\n"
+    shot(page, "dummy-client")
