@@ -106,4 +106,4 @@ vm-test:
 # a networked run among them, each followed by the check that the host's mounts survived.
 vm-ci:
 	@scripts/install-deps.sh deps/vm-lab.txt
-	VM_SUITES=trixie VM_STEPS=info,judge-run,sandbox vm/vm-test.sh
+	VM_SUITES=trixie VM_STEPS=info,judge-run,sandbox VM_GUEST_TIMEOUT=1800 vm/vm-test.sh
