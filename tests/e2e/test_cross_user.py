@@ -72,7 +72,8 @@ def test_what_user_a_plants_never_reaches_user_b(lone_engine, name):
     plant, language, victim, stdin, expected = PLANTS[name]
     before = session_of(lone_engine)
     submit(lone_engine, BASH, plant)
-    b = submit(lone_engine, language, victim, stdin=stdin)
+    b = submit(lone_engine, language, victim, stdin=stdin,
+               cpu_time_limit=15, wall_time_limit=20)  # room for an emulated CPU
     assert session_of(lone_engine) == before  # one warm session served A and B
     assert (b["status"]["id"], b["stdout"]) == (3, expected), b
     assert b["stderr"] == ("E\n" if name == "stdout" else ""), b
