@@ -299,8 +299,10 @@ if has_step e2e; then
             section "pytest $file (delegated scope)"
             start=$SECONDS
             # The engines' compile limit is MAX_CPU_TIME_LIMIT: javac alone takes ~12 s of an
-            # emulated CPU against the default 15 s, so the guests' engines get more room.
+            # emulated CPU against the default 15 s, so the guests' engines get more room; and
+            # their APIs more than 30 s to start (importing the API takes ~20 s here).
             in_scope "judge-vm-$name" yes env MAX_CPU_TIME_LIMIT=60 MAX_WALL_TIME_LIMIT=150 \
+                TEST_E2E_START_TIMEOUT=180 \
                 .venv/bin/python -m pytest "$file" -m "$MARKERS" -q -ra \
                 -p no:cacheprovider --junitxml="$LAB/$name-junit.xml" > "$LAB/$name-pytest.log" 2>&1
             rc=$?

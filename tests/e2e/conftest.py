@@ -55,7 +55,11 @@ class Engine:
         return self.http.get(f"{self.url}{path}", params=params, timeout=30)
 
 
-def _wait_http(url: str, procs: list[subprocess.Popen], timeout: float = 30) -> None:
+# Seconds an engine's API gets to answer after it starts; an emulated CPU (the VM lab) needs more.
+START_TIMEOUT = float(os.environ.get("TEST_E2E_START_TIMEOUT", "30"))
+
+
+def _wait_http(url: str, procs: list[subprocess.Popen], timeout: float = START_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for p in procs:
