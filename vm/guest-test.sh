@@ -300,7 +300,7 @@ if has_step e2e; then
             start=$SECONDS
             # The engines' compile limit is MAX_CPU_TIME_LIMIT: javac alone takes ~12 s of an
             # emulated CPU against the default 15 s, so the guests' engines get more room; and
-            # their APIs more than 30 s to start (importing the API takes ~20 s here).
+            # their APIs more than 30 s to start (a verdicts run once failed every test at set-up).
             in_scope "judge-vm-$name" yes env MAX_CPU_TIME_LIMIT=60 MAX_WALL_TIME_LIMIT=150 \
                 TEST_E2E_START_TIMEOUT=180 \
                 .venv/bin/python -m pytest "$file" -m "$MARKERS" -q -ra \
