@@ -135,12 +135,12 @@ if in_root apt-cache show systemd-networkd > /dev/null 2>&1; then
     guest_pkgs="$guest_pkgs systemd-networkd"
 fi
 # Docker Engine for the docker step, where the suite packages Compose v2 and BuildKit's client
-# (trixie: docker.io 26, docker-compose 2, docker-buildx); bookworm's Compose is v1, which
-# compose.yaml does not support
+# (trixie: docker.io 26, docker-compose 2, docker-buildx; the `docker` command is docker-cli,
+# only recommended by docker.io); bookworm's Compose is v1, which compose.yaml does not support
 docker_pkgs=""
 compose_version=$(in_root apt-cache policy docker-compose 2>/dev/null | sed -n 's/^ *Candidate: //p')
-if [ "${compose_version%%.*}" = 2 ] && in_root apt-cache show docker-buildx > /dev/null 2>&1; then
-    docker_pkgs="docker.io docker-compose docker-buildx"
+if [ "${compose_version%%.*}" = 2 ] && in_root apt-cache show docker-buildx docker-cli > /dev/null 2>&1; then
+    docker_pkgs="docker.io docker-cli docker-compose docker-buildx"
 fi
 say "apt-get install: $(echo $guest_pkgs $engine_pkgs $docker_pkgs)"
 # shellcheck disable=SC2086

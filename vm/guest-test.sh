@@ -441,9 +441,9 @@ if has_step docker; then
     mkdir -p /mnt/cache
     if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,ro cache /mnt/cache; then
         check FAIL docker-engine 0 "no 9p share cache (run-guest.sh shares IMAGE_CACHE)"
-    elif ! systemctl start containerd.service docker.service; then
+    elif ! systemctl start containerd.service docker.service || ! docker version > /dev/null; then
         journalctl -u docker.service --no-pager | tail -30
-        check FAIL docker-engine "$((SECONDS - start))" "dockerd did not start"
+        check FAIL docker-engine "$((SECONDS - start))" "dockerd did not start, or no docker command"
     else
         docker info 2>/dev/null | grep -iE 'server version|cgroup|storage driver|security|runtime'
         check PASS docker-engine "$((SECONDS - start))" "$(docker version --format 'Docker Engine {{.Server.Version}}'), Compose $(docker compose version --short), $(docker buildx version | cut -d' ' -f1,2), cgroup $(docker info --format '{{.CgroupVersion}} ({{.CgroupDriver}})')"

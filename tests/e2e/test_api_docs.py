@@ -51,7 +51,7 @@ def test_every_route_and_method_is_described_and_nothing_else(spec, routes):
 
 
 def test_every_operation_documents_its_responses_and_access_errors(spec):
-    public = {"/", "/docs", "/openapi.json"}
+    public = {"/", "/docs", "/openapi.json", "/dummy-client.html"}
     for path, item in spec["paths"].items():
         for method in METHODS:
             if method not in item:
