@@ -104,13 +104,7 @@ mkdir -p "$root"
 tar -C "$root" -xzf "$base"
 mkdir -p "$root/dev/pts" "$root/proc" "$root/sys"
 
-# -- 2. packages, installed from the host side ---------------------------------------------------
-rm -f "$root/etc/apt/sources.list.d/"*.sources
-cat > "$root/etc/apt/sources.list" <<EOF
-deb $MIRROR $SUITE main
-deb $MIRROR $SUITE-updates main
-deb $SECURITY_MIRROR $SUITE-security main
-EOF
+# -- 2. packages, installed from the host side (the tarball names the suite's archives) ---------
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 # no daemon starts in the chroot
 printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
