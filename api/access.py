@@ -10,15 +10,23 @@ Resources declare what their responders need:
   DELETE; batch create is not covered, as in Judge0).
 
 A method a resource does not answer is an unknown route (404), so it is not checked here.
+A WebSocket (the live events) is checked like its resource's GET.
+
+The checks also settle who the client is, for the rate limit (api/ratelimit.py):
+``req.context.client`` is its authentication token when it sent a valid one, else its address
+(the peer, or what a trusted proxy forwarded). An invented token is no identity: with no
+AUTHN_TOKEN configured, every token counts as the address it came from.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 from collections.abc import Iterable
 
 import falcon
+import falcon.asgi
 
 from judge.config import Config
 
@@ -48,6 +56,16 @@ def _within(address: str, networks: list[_Network]) -> bool:
     return any(ip.version == net.version and ip in net for net in networks)
 
 
+class Networks:
+    """A set of IPs and CIDR networks: `address in networks`."""
+
+    def __init__(self, entries: Iterable[str]):
+        self.networks = _networks(entries)
+
+    def __contains__(self, address: str) -> bool:
+        return _within(address, self.networks)
+
+
 class IpFilter:
     """ALLOW_IP / DISALLOW_IP. Each list has the other subtracted first, so an address on
     both counts as neither; entries may be IPs or (beyond Judge0) CIDR networks."""
@@ -66,7 +84,7 @@ class IpFilter:
     def active(self) -> bool:
         return self.allow_list or bool(self.disallowed)
 
-    def client_ip(self, req: falcon.Request) -> str:
+    def client_ip(self, req: falcon.asgi.Request) -> str:
         """The peer's address or, when the peer is a trusted proxy, the last address in
         X-Forwarded-For that is not one (Rails' ``remote_ip``, minus its acceptance of the
         header from any peer, which would let anyone claim an allowed address)."""
@@ -103,31 +121,51 @@ class AccessControl:
         self.config = config
         self.ips = IpFilter(config.allow_ip, config.disallow_ip, config.trusted_proxies)
 
-    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object,
-                         route_params: dict) -> None:
+    async def process_resource(self, req: falcon.asgi.Request, resp: falcon.asgi.Response,
+                               resource: object, route_params: dict) -> None:
         method = req.method.upper()
-        if resource is None or getattr(resource, "public", False):
-            return
-        if not hasattr(resource, f"on_{method.lower()}"):
-            return  # answered as an unknown route
+        # a method the resource does not answer is an unknown route (404): nothing to check
+        if self._identify(req, resource) and hasattr(resource, f"on_{method.lower()}"):
+            await self._check(req, resource, method, body=True)
+
+    async def process_resource_ws(self, req: falcon.asgi.Request, ws: falcon.asgi.WebSocket,
+                                  resource: object, route_params: dict) -> None:
+        """Raising here refuses the handshake (Falcon closes with 3000 + the status)."""
+        if self._identify(req, resource):
+            await self._check(req, resource, "GET", body=False)  # a handshake has no body
+
+    def _identify(self, req: falcon.asgi.Request, resource: object) -> bool:
+        """The client's address as its identity until a token says otherwise; whether the
+        resource is checked at all."""
+        req.context.address = self.ips.client_ip(req)
+        req.context.client = "ip:" + req.context.address
+        return resource is not None and not getattr(resource, "public", False)
+
+    async def _check(self, req: falcon.asgi.Request, resource: object, method: str,
+                     body: bool) -> None:
         config = self.config
-        if self.ips.active and not self.ips.permits(self.ips.client_ip(req)):
+        if self.ips.active and not self.ips.permits(req.context.address):
             raise falcon.HTTPForbidden()
-        if config.authn_token and not _token_matches(
-                self._provided(req, config.authn_header), config.authn_token):
-            raise falcon.HTTPUnauthorized()
+        if config.authn_token:
+            provided = await self._provided(req, config.authn_header, body)
+            if not _token_matches(provided, config.authn_token):
+                raise falcon.HTTPUnauthorized()
+            # hashed: the rate limit's Redis keys must not reveal the token
+            req.context.client = "t:" + hashlib.sha256(provided.encode()).hexdigest()[:32]
         if method in getattr(resource, "authorize", ()) and not (
                 config.authz_token and _token_matches(
-                    self._provided(req, config.authz_header), config.authz_token)):
+                    await self._provided(req, config.authz_header, body),
+                    config.authz_token)):
             raise falcon.HTTPForbidden()  # no AUTHZ_TOKEN: these endpoints are always 403
         if method in getattr(resource, "maintenance", ()) and config.maintenance_mode:
             raise falcon.HTTPServiceUnavailable(description=config.maintenance_message)
 
-    def _provided(self, req: falcon.Request, name: str) -> str | None:
+    async def _provided(self, req: falcon.asgi.Request, name: str, body: bool) -> str | None:
         """The token from the header ``name``, else from the parameter of the same name
-        (query string, then body)."""
+        (query string, then the body if there is one)."""
         value = req.get_header(name)
         if value is not None:
             return value
-        value = params.merged(req, self.config.max_request_body).get(name)
-        return value if isinstance(value, str) else None
+        found = (await params.merged(req, self.config.max_request_body) if body
+                 else params.query(req)).get(name)
+        return found if isinstance(found, str) else None

@@ -1,6 +1,9 @@
 """The Falcon application: `create_app(context)` wires resources to their collaborators.
 
-Serve it with gunicorn: `gunicorn 'api.wsgi:application'` (see `judge api`).
+An ASGI app, served by gunicorn with our uvicorn worker class (api/server.py; `judge up`
+builds the command). A waiting client (`wait=true`, live events, a slow upload) costs a
+coroutine, not a thread. The context connects at the ASGI lifespan's start-up, inside the
+serving event loop, and closes at its shutdown.
 
 Request flow: CORS (answers preflights, as rack-cors does before Judge0's routing), then the
 access checks (IP filter, authentication, authorization, maintenance; api/access.py), then the
@@ -14,9 +17,10 @@ import functools
 import json
 
 import falcon
+import falcon.asgi
 
 from judge import logs
-from judge.context import AppContext
+from judge.context import ApiContext
 
 from . import errors
 from .access import AccessControl
@@ -27,6 +31,7 @@ from .resources import (
     catalog,
     docs,
     dummy_client,
+    events,
     info,
     metrics,
     playground,
@@ -39,7 +44,7 @@ def _json_handler() -> falcon.media.JSONHandler:
     return falcon.media.JSONHandler(dumps=dumps, loads=json.loads)
 
 
-def _routes(context: AppContext) -> dict[str, object]:
+def _routes(context: ApiContext) -> dict[str, object]:
     config, langs = context.config, context.languages
     documentation = docs.Docs(config)
     return {
@@ -52,7 +57,10 @@ def _routes(context: AppContext) -> dict[str, object]:
         "/authorize": info.Authorize(),
         "/submissions": submissions.Submissions(context),
         "/submissions/batch": batch.Batch(context),
+        "/submissions/batch/ws": events.BatchSocket(context),
         "/submissions/{token}": submissions.Submission(context),
+        "/submissions/{token}/events": events.SubmissionEvents(context),
+        "/submissions/{token}/ws": events.SubmissionSocket(context),
         "/statuses": catalog.Statuses(),
         "/languages": catalog.Languages(langs),
         "/languages/all": catalog.AllLanguages(langs),
@@ -69,12 +77,26 @@ def _routes(context: AppContext) -> dict[str, object]:
     }
 
 
-def create_app(context: AppContext) -> falcon.App:
+class Lifespan:
+    """Connects the context when the server starts serving, closes it when it stops."""
+
+    def __init__(self, context: ApiContext):
+        self.context = context
+
+    async def process_startup(self, scope: dict, event: dict) -> None:
+        await self.context.open()
+
+    async def process_shutdown(self, scope: dict, event: dict) -> None:
+        await self.context.close()
+
+
+def create_app(context: ApiContext) -> falcon.asgi.App:
     # LOG_FORMAT / LOG_LEVEL for this process, gunicorn's error and access logs included
     logs.configure(context.config.log_format, context.config.log_level)
-    app = falcon.App(media_type=falcon.MEDIA_JSON,
-                     middleware=[Cors(context.config), AccessControl(context.config),
-                                 RateLimit(context.config, context.queue.redis)])
+    app = falcon.asgi.App(media_type=falcon.MEDIA_JSON,
+                          middleware=[Lifespan(context), Cors(context.config),
+                                      AccessControl(context.config),
+                                      RateLimit(context.config, context.queue.redis)])
     app.req_options.strip_url_path_trailing_slash = True
     handler = _json_handler()
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = handler
@@ -85,6 +107,6 @@ def create_app(context: AppContext) -> falcon.App:
         if hasattr(resource, "on_get") and not hasattr(resource, "on_head"):
             resource.on_head = resource.on_get  # Rails answers HEAD on every GET route
         app.add_route(path, resource)
-        if not path.endswith(("}", ".json", ".html")) and path != "/":
+        if not path.endswith(("}", ".json", ".html", "/ws", "/events")) and path != "/":
             app.add_route(path + ".json", resource)  # a {param} strips its own suffix
     return app

@@ -9,6 +9,7 @@ unknown route in Judge0 (404), not Falcon's automatic 200.
 from __future__ import annotations
 
 import falcon
+import falcon.asgi
 
 from judge.config import Config
 
@@ -29,7 +30,8 @@ class Cors:
             return None if origin in self.disallow else origin
         return "*"
 
-    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def process_request(self, req: falcon.asgi.Request,
+                              resp: falcon.asgi.Response) -> None:
         if req.method != "OPTIONS":
             return
         origin = req.get_header("Origin")
@@ -51,8 +53,8 @@ class Cors:
                 resp.append_header("Vary", "Origin")
         resp.complete = True  # no routing, no access checks, no resource
 
-    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
-                         req_succeeded: bool) -> None:
+    async def process_response(self, req: falcon.asgi.Request, resp: falcon.asgi.Response,
+                               resource: object, req_succeeded: bool) -> None:
         origin = req.get_header("Origin")
         if origin is None or req.method == "OPTIONS":
             return

@@ -12,6 +12,7 @@ import logging
 from http import HTTPStatus
 
 import falcon
+import falcon.asgi
 import psycopg
 import psycopg_pool
 import redis
@@ -54,27 +55,29 @@ def serialize_http_error(req: falcon.Request, resp: falcon.Response,
 
 
 def _unavailable(what: str):
-    def handler(req: falcon.Request, resp: falcon.Response, exc: Exception, params) -> None:
+    async def handler(req: falcon.Request, resp: falcon.Response, exc: Exception,
+                      params) -> None:
         log.warning("%s unavailable during %s %s: %s", what, req.method, req.path, exc)
         set_json(resp, 503, {"error": f"{what} is unavailable, try again later"})
         resp.retry_after = 5
     return handler
 
 
-def _unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params) -> None:
+async def _unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception,
+                      params) -> None:
     log.exception("unhandled error in %s %s", req.method, req.path)
     set_json(resp, 500, {"status": 500, "error": "Internal Server Error"})
 
 
-def _unknown_route(req: falcon.Request, resp: falcon.Response, exc: Exception,
-                   params) -> None:
+async def _unknown_route(req: falcon.Request, resp: falcon.Response, exc: Exception,
+                         params) -> None:
     """Judge0 has no route for a method a path does not answer (`PUT /submissions/x`): 404,
     not Falcon's 405 with an Allow header."""
     serialize_http_error(req, resp, falcon.HTTPNotFound())
     resp.status = falcon.HTTP_404
 
 
-def install(app: falcon.App) -> None:
+def install(app: falcon.asgi.App) -> None:
     app.set_error_serializer(serialize_http_error)
     app.add_error_handler(Exception, _unexpected)  # HTTPError keeps its own, more specific one
     app.add_error_handler(falcon.HTTPMethodNotAllowed, _unknown_route)

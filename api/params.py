@@ -8,16 +8,18 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import falcon
+import falcon.asgi
 
 FORM = "application/x-www-form-urlencoded"
 
 
-def read_body(req: falcon.Request, max_bytes: int) -> bytes:
-    """The raw body, refusing (413) anything larger than `max_bytes`."""
+async def read_body(req: falcon.asgi.Request, max_bytes: int) -> bytes:
+    """The raw body, refusing (413) anything larger than `max_bytes`. (How long the client
+    may take to send it is the server's business: api/guard.py.)"""
     if req.content_length is not None and req.content_length > max_bytes:
         raise falcon.HTTPContentTooLarge(
             description=f"request body is larger than the {max_bytes} bytes this server accepts")
-    data = req.bounded_stream.read(max_bytes + 1)
+    data = await req.stream.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise falcon.HTTPContentTooLarge(
             description=f"request body is larger than the {max_bytes} bytes this server accepts")
@@ -27,7 +29,7 @@ def read_body(req: falcon.Request, max_bytes: int) -> bytes:
 _NOT_READ = object()
 
 
-def body_params(req: falcon.Request, max_bytes: int) -> Any:
+async def body_params(req: falcon.asgi.Request, max_bytes: int) -> Any:
     """The decoded body: a dict for a JSON object or a form, the raw JSON value for other JSON
     (arrays, strings...), {} for an empty body or another content type.
 
@@ -35,12 +37,11 @@ def body_params(req: falcon.Request, max_bytes: int) -> Any:
     from the body before the resource reads its parameters."""
     cached = getattr(req.context, "body_params", _NOT_READ)
     if cached is _NOT_READ:
-        cached = req.context.body_params = _decode_body(req, max_bytes)
+        cached = req.context.body_params = _decode_body(req, await read_body(req, max_bytes))
     return cached
 
 
-def _decode_body(req: falcon.Request, max_bytes: int) -> Any:
-    data = read_body(req, max_bytes)
+def _decode_body(req: falcon.asgi.Request, data: bytes) -> Any:
     content_type = (req.content_type or "").split(";")[0].strip().lower()
     if not data.strip():
         return {}
@@ -54,15 +55,15 @@ def _decode_body(req: falcon.Request, max_bytes: int) -> Any:
     return {}
 
 
-def merged(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
+async def merged(req: falcon.asgi.Request, max_bytes: int) -> dict[str, Any]:
     """Body parameters overridden by query parameters of the same name."""
-    body = body_params(req, max_bytes)
+    body = await body_params(req, max_bytes)
     params = dict(body) if isinstance(body, dict) else {}
     params.update(query(req))
     return params
 
 
-def query(req: falcon.Request) -> dict[str, str]:
+def query(req: falcon.asgi.Request) -> dict[str, str]:
     """Query parameters; a repeated key keeps its last value, as Rails does."""
     return {key: value[-1] if isinstance(value, list) else value
             for key, value in req.params.items()}

@@ -273,11 +273,20 @@ class Config:
     log_level: str = _text("LOG_LEVEL", "INFO")
     submission_retention: float = _var("SUBMISSION_RETENTION", _parse_duration, 0.0)
     # Access (api/access.py): the client address is the peer's, or, when the peer is one of
-    # these proxies (IPs or CIDR networks; default: loopback and private ranges, as in Rails),
-    # the last address in X-Forwarded-For that is not a trusted proxy.
-    trusted_proxies: tuple[str, ...] = _var(
-        "TRUSTED_PROXIES", _parse_list,
-        ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
+    # these proxies (IPs or CIDR networks; default: loopback only, unlike Rails' private
+    # ranges, which would let any client on a private network name its own address), the
+    # last address in X-Forwarded-For that is not a trusted proxy.
+    trusted_proxies: tuple[str, ...] = _var("TRUSTED_PROXIES", _parse_list,
+                                            ("127.0.0.0/8", "::1/128"))
+    # Slow clients (api/guard.py): headers within CLIENT_HEADER_TIMEOUT seconds, the body
+    # within CLIENT_BODY_TIMEOUT and, after its first CLIENT_BODY_GRACE seconds, at
+    # CLIENT_BODY_MIN_RATE bytes/s at least, else 408; an address (but a trusted proxy's) holds
+    # at most MAX_CONNECTIONS_PER_CLIENT connections to one API process (0: no cap).
+    client_header_timeout: float = _float("CLIENT_HEADER_TIMEOUT", 10.0)
+    client_body_timeout: float = _float("CLIENT_BODY_TIMEOUT", 60.0)
+    client_body_grace: float = _float("CLIENT_BODY_GRACE", 5.0)
+    client_body_min_rate: int = _int("CLIENT_BODY_MIN_RATE", 1024)
+    max_connections_per_client: int = _int("MAX_CONNECTIONS_PER_CLIENT", 256)
     # Compile cache (judge/judging/compile_cache.py): identical compilations share one artifact in
     # Redis. Sizes in KB like Judge0's: the cache's total and one artifact's largest (bigger
     # ones are not cached); COMPILE_CACHE_SIZE=0 turns it off. Unused artifacts expire after

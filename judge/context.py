@@ -1,31 +1,43 @@
 """The long-lived collaborators a process needs, built once from the configuration.
 
-The API process gets an `AppContext` (database pool, queue, languages); a worker process a
-`WorkerContext`, which adds its claimed sandbox box and the judging pipeline.
+An API process gets an `ApiContext` (asyncio database pool, queue and live-event hub; the
+languages); a worker process a `WorkerContext` (the blocking `AppContext`, plus its claimed
+sandbox box and the judging pipeline). The command line uses `AppContext`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import redis
+
 from judge.config import Config
 from judge.contract.languages import LanguageCatalog
+from judge.event_hub import EventHub
 from judge.judging.compile_cache import CompileCache
 from judge.judging.pipeline import Pipeline
 from judge.language_reports import LanguageReports
-from judge.queue import JobQueue
+from judge.queue import AsyncJobQueue, JobQueue
 from judge.sandbox import Sandbox, SandboxSettings, SandboxUnavailable, open_sandbox
 from judge.sandbox.host import in_container
+from judge.store.async_submissions import AsyncStorage
 from judge.store.leases import Leases
 from judge.store.submissions import Storage
 
 if TYPE_CHECKING:
     from judge.contract.languages import Language
     from judge.sandbox.docker_backend import DockerSettings
+
+log = logging.getLogger(__name__)
+LANGUAGE_REFRESH_SECONDS = 2.0  # how stale /languages may be after a worker's report changes
 
 
 @dataclass
@@ -48,6 +60,66 @@ class AppContext:
     def close(self) -> None:
         self.storage.close()
         self.queue.close()
+
+
+@dataclass
+class ApiContext:
+    """An API process's collaborators. Requests use the asyncio ones (`storage`, `queue`,
+    `hub`); the few endpoints built on libraries that only block (RQ's worker registry for
+    /workers, the Prometheus collector, the statistics) run `admin`'s in a thread."""
+
+    config: Config
+    storage: AsyncStorage
+    queue: AsyncJobQueue
+    hub: EventHub
+    languages: LanguageCatalog
+    admin: AppContext
+    _refresher: asyncio.Task[None] | None = None
+    _available: Any = None
+
+    @classmethod
+    def create(cls, config: Config) -> ApiContext:
+        """Nothing connects yet: `open()` does, inside the serving event loop."""
+        admin = AppContext(config, Storage(config.database_url, min_size=0, max_size=2,
+                                           timeout=config.database_timeout, open=False),
+                           JobQueue(config.redis_url, config.judge0_version),
+                           LanguageCatalog.load(judge0_version=config.judge0_version))
+        storage = AsyncStorage(config.database_url, timeout=config.database_timeout)
+        context = cls(config, storage, AsyncJobQueue(config.redis_url, config.judge0_version),
+                      EventHub(config.redis_url), admin.languages, admin)
+        context.languages.follow(lambda: context._available)
+        return context
+
+    async def open(self) -> None:
+        """Connect (the database pool fills in the background: an outage at start-up is a
+        503 per request, not a process that cannot start) and start following the workers'
+        language reports."""
+        self.admin.storage.open()
+        await self.storage.open()
+        try:
+            await self.queue.open()
+        except redis.exceptions.RedisError as e:  # queued later (the reconciler), asked later
+            log.warning("the queue is unavailable at start-up: %s", e)
+        await self.hub.start()
+        reports = LanguageReports(self.admin.queue.redis, self.admin.queue.name,
+                                  cache_seconds=0)
+        self._available = await asyncio.to_thread(reports.available_ids)
+        self._refresher = asyncio.create_task(self._follow(reports), name="language-reports")
+
+    async def _follow(self, reports: LanguageReports) -> None:
+        while True:
+            await asyncio.sleep(LANGUAGE_REFRESH_SECONDS)
+            self._available = await asyncio.to_thread(reports.available_ids)
+
+    async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+        await self.hub.close()
+        await self.queue.close()
+        await self.storage.close()
+        self.admin.close()
 
 
 def open_configured_sandbox(config: Config) -> Sandbox:
@@ -92,9 +164,10 @@ class ImagePipeline(Pipeline):
     """With the docker backend, each language's runs use its own image (`image:` in
     languages.yml, else DOCKER_DEFAULT_IMAGE)."""
 
-    def judge(self, row: dict[str, Any], language: Language) -> dict[str, Any]:
+    def judge(self, row: dict[str, Any], language: Language,
+              compiled_hook: Callable[[bool], None] | None = None) -> dict[str, Any]:
         self.sandbox.select_image(language.image)
-        return super().judge(row, language)
+        return super().judge(row, language, compiled_hook)
 
 
 @dataclass

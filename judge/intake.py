@@ -1,7 +1,8 @@
 """Taking in new submissions: the queue-full rule, then store and queue (§3.1, §3.5).
 
 PostgreSQL is the source of truth: a submission exists once its row is committed, and if
-Redis is down it is still accepted; the reconciler queues it later.
+Redis is down it is still accepted; the reconciler queues it later. These run in the API's
+event loop (judge/context.py: ApiContext).
 """
 
 from __future__ import annotations
@@ -9,38 +10,63 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
 
-from judge.context import AppContext
+from judge.context import ApiContext
 
 log = logging.getLogger(__name__)
 
 
-def accept(ctx: AppContext, attrs: Mapping[str, Any]) -> str:
-    """Store a validated submission, then queue it; its token. Postgres is the source of
-    truth: if Redis is down the submission is still accepted and the reconciler queues it."""
-    token = str(uuid.uuid4())
+def new_token() -> str:
+    return str(uuid.uuid4())
+
+
+async def accept(ctx: ApiContext, attrs: Mapping[str, Any], token: str | None = None) -> str:
+    """Store a validated submission, then queue it (with its In Queue event); its token,
+    `token` if given (a caller that listens for its events before it exists)."""
+    token = token or new_token()
     now = dt.datetime.now(dt.UTC)
     row = {**attrs, "token": token, "status_id": 1, "created_at": now, "updated_at": now,
            "queued_at": now, "queue_host": ctx.config.hostname}
-    ctx.storage.insert_submission(row)
+    await ctx.storage.insert_submission(row)
     try:
-        ctx.queue.enqueue(token)
+        await ctx.queue.enqueue(token)
     except redis.exceptions.RedisError as e:
         log.warning("submission %s stored but not queued (%s); the reconciler will queue it",
                     token, e)
     return token
 
 
-def queue_is_full(ctx: AppContext, adding: int) -> bool:
+async def accept_waiting(ctx: ApiContext, batch: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Accept these submissions and wait, WAIT_RESULT_TIMEOUT seconds in all, until every one
+    is final (`wait=true`); their tokens. The hub listens before they exist, so no event of
+    theirs can come before it does. Without Redis they are still accepted, and the caller
+    answers with them as they stand."""
+    tokens = [new_token() for _ in batch]
+    accepted = 0
+    try:
+        async with ctx.hub.listen(tokens) as listener:
+            for attrs, token in zip(batch, tokens, strict=True):
+                await accept(ctx, attrs, token)
+                accepted += 1
+            await ctx.hub.wait_final(listener, ctx.config.wait_timeout)
+    except (redis.exceptions.RedisError, TimeoutError) as e:
+        log.warning("cannot wait for %d submission(s), the queue is unavailable: %s",
+                    len(tokens), e)
+        for attrs, token in list(zip(batch, tokens, strict=True))[accepted:]:
+            await accept(ctx, attrs, token)
+    return tokens
+
+
+async def queue_is_full(ctx: ApiContext, adding: int) -> bool:
     """Judge0's capacity check: waiting submissions plus those being added above
     MAX_QUEUE_SIZE (the ones being judged do not count). The queue's length is one Redis
     command; while Redis is down the database counts them (the reconciler queues them later)."""
     try:
-        waiting = ctx.queue.depth()
+        waiting = await ctx.queue.depth()
     except redis.exceptions.RedisError:
-        waiting = ctx.storage.count_pending()
+        waiting = await ctx.storage.count_pending()
     return waiting + adding > ctx.config.max_queue_size

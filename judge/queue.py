@@ -1,28 +1,26 @@
-"""The work queue (RQ on Redis) and the completion signal `wait=true` blocks on.
+"""The work queue (RQ on Redis).
 
 The queue message carries the submission token only; Postgres holds the submission. The queue
 is named after JUDGE0_VERSION, as Judge0's Resque queue is, so `/workers` reads the same.
-
-Completion: when a worker stores a final status it pushes onto a per-token Redis list; a
-waiting API request blocks on that list with BLPOP. Unlike pub/sub this cannot miss a signal
-sent before the waiter started listening, and unlike polling it returns as soon as the verdict
-is stored.
+Workers and the command line use `JobQueue`; the API, which never blocks a thread, uses
+`AsyncJobQueue`, which queues the same RQ jobs through redis.asyncio. What a waiting client
+waits for is the submission's final event (judge/events.py, judge/event_hub.py).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import redis
+import redis.asyncio
 import rq
 from rq.worker import WorkerStatus
 from rq.worker_registration import clean_worker_registry
 
+from judge import events
+
 JOB_FUNCTION = "workers.jobs.judge_submission"  # resolved by RQ inside the worker process
 JOB_TIMEOUT = 3600  # seconds; the sandbox limits end every run long before
-DONE_KEY = "judge:done:{token}"
-DONE_TTL = 600  # a signal nobody waits for disappears
 
 
 @dataclass(frozen=True)
@@ -39,6 +37,12 @@ class WorkerCounts:
         return self.live - self.busy - self.suspended
 
 
+def _enqueue(queue: rq.Queue, token: str, pipe: redis.client.Pipeline) -> None:
+    """Add the RQ job of `token` to `pipe` (its id is the token)."""
+    queue.enqueue(JOB_FUNCTION, token, job_id=token, result_ttl=0, failure_ttl=86400,
+                  job_timeout=JOB_TIMEOUT, pipeline=pipe)
+
+
 def worker_counts(queue: rq.Queue) -> WorkerCounts:
     """Counted after pruning the dead (RQ forgets a worker whose heartbeat stopped)."""
     clean_worker_registry(queue)
@@ -52,8 +56,8 @@ def worker_counts(queue: rq.Queue) -> WorkerCounts:
 class JobQueue:
     def __init__(self, redis_url: str, name: str):
         # Short operations fail after 5 s (redis-py's default) so a hung server cannot hang a
-        # request; blocking ones (BLPOP in wait_done and in RQ's dequeue) need no read timeout
-        # and rely on TCP keepalive to notice a dead server.
+        # worker; blocking ones (the idle worker's BLMOVE) need no read timeout and rely on
+        # TCP keepalive to notice a dead server.
         self.redis = redis.Redis.from_url(redis_url, health_check_interval=30)
         self.blocking = redis.Redis.from_url(redis_url, socket_timeout=None,
                                              socket_keepalive=True, health_check_interval=30)
@@ -64,10 +68,11 @@ class JobQueue:
         return self.queue.name
 
     def enqueue(self, token: str) -> None:
-        # One round trip: RQ's own enqueue would save the job and push it in two.
+        """Queue the submission (again: the reconciler) with its In Queue event, in one
+        round trip (RQ's own enqueue would save the job and push it in two)."""
         with self.redis.pipeline() as pipe:
-            self.queue.enqueue(JOB_FUNCTION, token, job_id=token, result_ttl=0,
-                               failure_ttl=86400, job_timeout=JOB_TIMEOUT, pipeline=pipe)
+            _enqueue(self.queue, token, pipe)
+            events.status(pipe, token, 1)
             pipe.execute()
 
     def depth(self) -> int:
@@ -78,38 +83,6 @@ class JobQueue:
         """Tokens the queue knows: waiting, or taken by a worker that has not claimed the
         submission yet (job ids are tokens)."""
         return set(self.queue.get_job_ids()) | set(self.queue.started_job_registry.get_job_ids())
-
-    def notify_done(self, token: str, pipe: redis.client.Pipeline | None = None) -> None:
-        """Signal the submission final: added to `pipe` (its owner executes it) or sent now."""
-        if pipe is None:
-            with self.redis.pipeline() as own:
-                self.notify_done(token, own)
-                own.execute()
-            return
-        key = DONE_KEY.format(token=token)
-        pipe.delete(key)
-        pipe.rpush(key, 1)
-        pipe.expire(key, DONE_TTL)
-
-    def wait_done(self, token: str, timeout: float) -> bool:
-        """Block until the submission is final or `timeout` seconds pass."""
-        return self.blocking.blpop([DONE_KEY.format(token=token)], timeout=timeout) is not None
-
-    def wait_all(self, tokens: list[str], timeout: float) -> set[str]:
-        """Block until every submission in ``tokens`` is final or ``timeout`` seconds pass;
-        the tokens still unfinished. One BLPOP over all the remaining signals at a time."""
-        remaining = set(tokens)
-        deadline = time.monotonic() + timeout
-        while remaining:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            popped = self.blocking.blpop([DONE_KEY.format(token=t) for t in sorted(remaining)],
-                                         timeout=max(left, 0.01))
-            if popped is None:
-                break
-            remaining.discard(popped[0].decode().removeprefix(DONE_KEY.format(token="")))
-        return remaining
 
     def workers(self) -> list[dict[str, int | str]]:
         """``GET /workers`` (§10.6): per queue known to Redis (ours first), the waiting jobs
@@ -128,3 +101,47 @@ class JobQueue:
     def close(self) -> None:
         self.redis.close()
         self.blocking.close()
+
+
+class AsyncJobQueue:
+    """The API's side of the queue, on redis.asyncio: queueing a submission (its RQ job and
+    its In Queue event, one round trip) and the queue's length.
+
+    RQ has no asyncio client, so the job's commands are what RQ's own enqueue adds to a
+    pipeline of a client that never connects (RQ formats the job; nothing of its I/O runs),
+    sent through the asyncio connection."""
+
+    def __init__(self, redis_url: str, name: str):
+        self.redis = redis.asyncio.Redis.from_url(redis_url, health_check_interval=30)
+        # an unconnected client: RQ writes its commands to its pipelines, never to it
+        self._formatter = redis.Redis.from_url(redis_url)
+        self.queue = rq.Queue(name, connection=self._formatter)
+
+    @property
+    def name(self) -> str:
+        return self.queue.name
+
+    async def open(self) -> None:
+        """Ask the server's version once (RQ shapes jobs by it; it would ask per job)."""
+        info = await self.redis.info("server")
+        self.queue.redis_server_version = tuple(
+            int(part) for part in str(info["redis_version"]).split(".")[:3])
+
+    async def enqueue(self, token: str) -> None:
+        if self.queue.redis_server_version is None:  # Redis was down when the API started
+            await self.open()
+        recorder = self._formatter.pipeline(transaction=False)
+        _enqueue(self.queue, token, recorder)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for args, options in recorder.command_stack:
+                pipe.execute_command(*args, **options)
+            events.status(pipe, token, 1)
+            await pipe.execute()
+
+    async def depth(self) -> int:
+        """Jobs waiting for a worker (Judge0's queue size: Resque.size)."""
+        return await self.redis.llen(self.queue.key)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        self._formatter.close()

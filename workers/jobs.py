@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import redis
 
-from judge import logs
+from judge import events, logs
 from judge.callbacks import CallbackSender
 from judge.config import Config
 from judge.context import WorkerContext
@@ -68,12 +68,14 @@ class Judging:
             log.info("submission %s is final, gone or judged by a live worker; skipped", token)
             return
         started = time.monotonic()
+        self._announce(token, events.STATUS, {"status_id": int(row["status_id"])})
         try:
             with self.renewer.holding(token):
                 language = ctx.languages.get(row["language_id"])
                 if language is None:
                     raise LookupError(f"language with id {row['language_id']} doesn't exist")
-                values = ctx.pipeline.judge(row, language)
+                values = ctx.pipeline.judge(row, language, lambda cached: self._announce(
+                    token, events.COMPILED, {"cached": cached}))
         except Exception as e:  # noqa: BLE001 - every failure becomes status 13, never a stuck submission
             log.error("judging %s failed:\n%s", token, traceback.format_exc())
             values = internal_error(f"{type(e).__name__}: {e}")
@@ -82,7 +84,8 @@ class Judging:
             values = {**values, "callback_status": "pending"}
         if not ctx.storage.finish_submission(token, values):
             return  # another worker stored the verdict first, and sent its callback
-        ctx.queue.notify_done(token, signals)  # first in the pipeline: a client may be waiting
+        # first in the pipeline: a client may be waiting
+        events.final(signals, token, int(values["status_id"]))
         log.info("judged: status %s", int(values["status_id"]),
                  extra={"status_id": int(values["status_id"]),
                         "language_id": row["language_id"]})
@@ -90,6 +93,16 @@ class Judging:
                             pipe=signals)
         if callback_url:  # every final status, Internal Error included
             self.callbacks.submit(token, callback_url)
+
+
+    def _announce(self, token: str, kind: str, data: dict) -> None:
+        """A live event sent now; a queue outage costs the event, never the submission."""
+        try:
+            with self.ctx.queue.redis.pipeline(transaction=False) as pipe:
+                events.add(pipe, token, kind, data)
+                pipe.execute()
+        except redis.exceptions.RedisError as e:
+            log.warning("live event %s of %s not sent: %s", kind, token, e)
 
 
 _rq_judging: Judging | None = None  # only under RQ's own worker, which knows no Judging

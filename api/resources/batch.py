@@ -9,21 +9,19 @@ ENABLE_WAIT_RESULT=false) the answer is Judge0's list of tokens and error hashes
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import falcon
-import redis
+import falcon.asgi
 
 from judge.contract.submission import fields as attributes
 from judge.contract.submission import render, rules
-from judge.intake import accept, queue_is_full
+from judge.intake import accept, accept_waiting, queue_is_full
 
 from .. import params
 from ..errors import error_response, set_json
 from .submissions import Base
 
-log = logging.getLogger(__name__)
 NOT_ALLOWED = "batched submissions are not allowed"
 EMPTY = "there should be at least one submission in a batch"
 
@@ -35,13 +33,13 @@ class Batch(Base):
         return ("number of submissions in a batch should be less than or equal to "
                 f"{self.config.max_submission_batch_size}")
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         if not self.config.enable_batched_submissions:
             return error_response(resp, 400, NOT_ALLOWED)
-        p = params.merged(req, self.config.max_request_body)
+        p = await params.merged(req, self.config.max_request_body)
         items = p.get("submissions")
         items = items if isinstance(items, list) else []
-        if queue_is_full(self.ctx, len(items)):
+        if await queue_is_full(self.ctx, len(items)):
             return error_response(resp, 503, "queue is full")
         if len(items) > self.config.max_submission_batch_size:
             return error_response(resp, 400, self._too_many())
@@ -52,25 +50,25 @@ class Batch(Base):
         if wait and fields is None:
             return None
         base64 = attributes.effective_base64(p.get("base64_encoded"), self.config)
-        results: list[dict[str, Any]] = []
-        for item in items:  # each item is validated and stored on its own
-            attrs, errors = rules.parse_create(item if isinstance(item, dict) else {},
-                                                    base64, self.config, self.ctx.languages)
-            results.append(errors if errors else {"token": accept(self.ctx, attrs)})
-        accepted = any("token" in result for result in results)
-        if wait and accepted:
-            results = self._finished(results, fields, base64)
-        set_json(resp, 201 if accepted else 422, results)
+        parsed = [rules.parse_create(item if isinstance(item, dict) else {}, base64,
+                                     self.config, self.ctx.languages)
+                  for item in items]  # each item is validated and stored on its own
+        valid = [attrs for attrs, errors in parsed if not errors]
+        if wait:
+            tokens = iter(await accept_waiting(self.ctx, valid))
+        else:
+            tokens = iter([await accept(self.ctx, attrs) for attrs in valid])
+        results: list[dict[str, Any]] = [errors if errors else {"token": next(tokens)}
+                                         for _, errors in parsed]
+        if wait and valid:
+            results = await self._finished(results, fields, base64)
+        set_json(resp, 201 if valid else 422, results)
 
-    def _finished(self, results: list[dict[str, Any]], fields: list[str] | None,
-                  base64: bool) -> list[dict[str, Any]]:
-        """The accepted items, serialized once finished or once the wait is over."""
+    async def _finished(self, results: list[dict[str, Any]], fields: list[str] | None,
+                        base64: bool) -> list[dict[str, Any]]:
+        """The accepted items serialized as they are now (finished, or the wait is over)."""
         tokens = [result["token"] for result in results if "token" in result]
-        try:
-            self.ctx.queue.wait_all(tokens, self.config.wait_timeout)
-        except redis.exceptions.RedisError as e:  # answer with the submissions as they stand
-            log.warning("cannot wait for a batch, the queue is unavailable: %s", e)
-        rows = dict(zip(tokens, self.ctx.storage.get_many(tokens), strict=True))
+        rows = dict(zip(tokens, await self.ctx.storage.get_many(tokens), strict=True))
         finished = []
         for result in results:
             row = rows.get(result.get("token"))
@@ -83,26 +81,26 @@ class Batch(Base):
                 finished.append({"error": render.UTF8_ERROR_SINGLE, "token": row["token"]})
         return finished
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         if not self.config.enable_batched_submissions:
             return error_response(resp, 400, NOT_ALLOWED)
-        q = params.merged(req, self.config.max_request_body)
+        q = await params.merged(req, self.config.max_request_body)
         fields = self._fields(resp, q.get("fields"))
         if fields is None:
             return
-        tokens = _split_tokens(req.get_header("tokens"), q.get("tokens"))
+        tokens = split_tokens(req.get_header("tokens"), q.get("tokens"))
         if len(tokens) > self.config.max_submission_batch_size:
             return error_response(resp, 400, self._too_many())
         if not tokens:
             return error_response(resp, 400, EMPTY)
         base64 = attributes.effective_base64(q.get("base64_encoded"), self.config)
-        items = self._render_many(self.ctx.storage.get_many(tokens), fields, base64)
+        items = self._render_many(await self.ctx.storage.get_many(tokens), fields, base64)
         if items is None:
             return error_response(resp, 400, render.UTF8_ERROR_MULTIPLE)
         set_json(resp, 200, {"submissions": items})
 
 
-def _split_tokens(header: str | None, param: Any) -> list[str]:
+def split_tokens(header: str | None, param: Any) -> list[str]:
     """The `tokens` header, else the parameter: trimmed, split on "," with Ruby's rule
     (trailing empty items dropped); the tokens themselves are not trimmed, so " x" is
     unknown."""

@@ -17,7 +17,7 @@ def strip_format(value: str) -> str:
 
 
 class Statuses:
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         set_json(resp, 200, statuses.as_json())
 
 
@@ -29,7 +29,7 @@ class Languages:
     def __init__(self, catalog: LanguageCatalog):
         self.catalog = catalog
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         set_json(resp, 200, [{"id": lang.id, "name": lang.name}
                              for lang in self.catalog.active() if lang.available])
 
@@ -40,7 +40,7 @@ class AllLanguages:
     def __init__(self, catalog: LanguageCatalog):
         self.catalog = catalog
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         set_json(resp, 200, [{"id": lang.id, "name": lang.name, "is_archived": lang.is_archived}
                              for lang in self.catalog.all()])
 
@@ -51,7 +51,7 @@ class Language:
     def __init__(self, catalog: LanguageCatalog):
         self.catalog = catalog
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, language_id: str) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response, language_id: str) -> None:
         language = self.catalog.get(ruby_to_i(strip_format(language_id)))  # "71abc" is 71
         if language is None:
             raise falcon.HTTPNotFound()

@@ -18,7 +18,7 @@ class OpenApi:
     def __init__(self, config: Config):
         self.document = openapi.spec(config)
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         set_json(resp, 200, self.document)
 
 
@@ -28,7 +28,7 @@ class Docs:
     def __init__(self, config: Config):
         self.page = docs_page.render(openapi.spec(config))
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = HTML
         resp.text = self.page
 
@@ -42,6 +42,6 @@ class Home:
     def __init__(self, config: Config, docs: Docs):
         self.page = docs.page if config.use_docs_as_homepage else ""
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = HTML
         resp.text = self.page

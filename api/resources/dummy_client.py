@@ -32,7 +32,7 @@ class DummyClient:
                        "frame-ancestors 'none'")
         self.body = html.encode()
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = "text/html; charset=utf-8"
         resp.data = self.body
         resp.set_header("Content-Security-Policy", self.policy)

@@ -8,6 +8,7 @@ configuration, the host's CPU, the sandbox's version) is computed once per proce
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import shutil
@@ -17,7 +18,7 @@ from pathlib import Path
 import falcon
 
 from judge.config import Config
-from judge.context import AppContext
+from judge.context import ApiContext
 from judge.store.statistics import Statistics
 
 from ..errors import set_json
@@ -43,7 +44,7 @@ class ConfigInfo:
     def __init__(self, config: Config):
         self.body = config.config_info()
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         set_json(resp, 200, self.body)
 
 
@@ -52,7 +53,7 @@ class About:
         self.body = {"version": config.judge0_version, "homepage": config.homepage,
                      "source_code": config.source_code, "maintainer": config.maintainer}
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         set_json(resp, 200, self.body)
 
 
@@ -60,7 +61,7 @@ class Version:
     def __init__(self, config: Config):
         self.version = config.judge0_version
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         _text(resp, self.version)  # no trailing newline, as in Judge0
 
 
@@ -89,7 +90,7 @@ def sandbox_description() -> str:
 
 
 class Isolate:
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         _text(resp, sandbox_description())
 
 
@@ -104,7 +105,7 @@ def license_text() -> str:
 
 
 class License:
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         _text(resp, license_text())
 
 
@@ -125,36 +126,41 @@ def system_info() -> dict[str, str]:
 
 
 class SystemInfo:
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         set_json(resp, 200, system_info())
 
 
 class StatisticsResource:
-    def __init__(self, context: AppContext):
-        self.statistics = Statistics(context.storage, context.languages, context.queue.redis)
+    """Computed by blocking code (judge/store/statistics.py, cached in Redis for minutes) in a
+    thread: rare, and it holds no client's wait."""
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    def __init__(self, context: ApiContext):
+        admin = context.admin
+        self.statistics = Statistics(admin.storage, admin.languages, admin.queue.redis)
+
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         invalidate = req.get_param("invalidate_cache") == "true"
-        set_json(resp, 200, self.statistics.get(invalidate=invalidate))
+        set_json(resp, 200, await asyncio.to_thread(self.statistics.get, invalidate=invalidate))
 
 
 class Workers:
-    """The health check (Judge0 has no /health): queues and their live workers."""
+    """The health check (Judge0 has no /health): queues and their live workers, read through
+    RQ's worker registry (blocking, so in a thread)."""
 
-    def __init__(self, context: AppContext):
-        self.queue = context.queue
+    def __init__(self, context: ApiContext):
+        self.queue = context.admin.queue
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        set_json(resp, 200, self.queue.workers())
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        set_json(resp, 200, await asyncio.to_thread(self.queue.workers))
 
 
 class Authenticate:
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         empty(resp)  # reaching here means the IP filter and authentication passed
 
 
 class Authorize:
     authorize = frozenset({"POST"})
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         empty(resp)

@@ -36,7 +36,7 @@ class Page(NamedTuple):
 
 
 class Responder(Protocol):
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None: ...
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None: ...
 
 
 def _inline(html: str, tag: str, element: str, content: str) -> str:
@@ -97,13 +97,13 @@ class Home:
                         "does. Run `make playground` to build it, or set "
                         "PLAYGROUND_ENABLED=false to silence this.", bundle / "app.js")
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         if self.page is None:
-            self.judge0_home.on_get(req, resp)
+            await self.judge0_home.on_get(req, resp)
             return
         resp.vary = ("Accept",)  # a cache must not give the page to a probe, or the reverse
         if not wants_html(req.accept):
-            self.judge0_home.on_get(req, resp)
+            await self.judge0_home.on_get(req, resp)
             return
         resp.content_type = "text/html; charset=utf-8"
         resp.etag = self.page.etag

@@ -8,14 +8,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import falcon
-import redis
+import falcon.asgi
 
-from judge.context import AppContext
+from judge.context import ApiContext
 from judge.contract.statuses import Status
 from judge.contract.submission import fields as attributes
 from judge.contract.submission import render, rules
 from judge.contract.wire import ruby_to_i
-from judge.intake import accept, queue_is_full
+from judge.intake import accept, accept_waiting, queue_is_full
 
 from .. import params
 from ..errors import error_response, set_json
@@ -27,11 +27,11 @@ _MAX_SQL_INT = 2**62  # LIMIT / OFFSET beyond this would overflow PostgreSQL's b
 
 
 class Base:
-    def __init__(self, context: AppContext):
+    def __init__(self, context: ApiContext):
         self.ctx = context
         self.config = context.config
 
-    def _fields(self, resp: falcon.Response, raw: Any) -> list[str] | None:
+    def _fields(self, resp: falcon.asgi.Response, raw: Any) -> list[str] | None:
         """Parsed `fields`, or None after answering 400 `invalid fields: [...]`. `*` means
         the released 1.13.1's attributes unless MASTER_STAR_FIELDS=true (judge/config.py)."""
         raw = raw if isinstance(raw, str) else None
@@ -61,12 +61,12 @@ class Submissions(Base):
     maintenance = frozenset({"POST"})
     rate_limited = frozenset({"POST"})
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        p = params.merged(req, self.config.max_request_body)
+    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        p = await params.merged(req, self.config.max_request_body)
         wait = p.get("wait") == "true"
         if wait and not self.config.enable_wait_result:
             return error_response(resp, 400, "wait not allowed")
-        if queue_is_full(self.ctx, 1):
+        if await queue_is_full(self.ctx, 1):
             return error_response(resp, 503, "queue is full")
         fields = self._fields(resp, p.get("fields"))
         if fields is None:
@@ -75,23 +75,19 @@ class Submissions(Base):
         attrs, errors = rules.parse_create(p, base64, self.config, self.ctx.languages)
         if errors:
             return set_json(resp, 422, errors)
-        token = accept(self.ctx, attrs)
         if not wait:
-            return set_json(resp, 201, {"token": token})
-        try:
-            self.ctx.queue.wait_done(token, self.config.wait_timeout)
-        except redis.exceptions.RedisError as e:  # answer with the submission as it stands
-            log.warning("cannot wait for %s, the queue is unavailable: %s", token, e)
-        row = self.ctx.storage.get_submission(token)
+            return set_json(resp, 201, {"token": await accept(self.ctx, attrs)})
+        token, = await accept_waiting(self.ctx, [attrs])
+        row = await self.ctx.storage.get_submission(token)
         try:
             body = render.serialize(row, fields, base64, self.ctx.languages)
         except render.Utf8Error:
             body = {"error": render.UTF8_ERROR_SINGLE, "token": token}
         set_json(resp, 201, body)
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         """The list, newest first, paginated only through `meta` (§3.3)."""
-        q = params.merged(req, self.config.max_request_body)
+        q = await params.merged(req, self.config.max_request_body)
         fields = self._fields(resp, q.get("fields"))
         if fields is None:
             return
@@ -102,9 +98,10 @@ class Submissions(Base):
         if per_page <= 0:  # Judge0 accepts 0 and then divides by it (a 500); we refuse it
             return error_response(resp, 400, f"invalid per_page: {per_page}")
         if (page - 1) * per_page < _MAX_SQL_INT:
-            rows, total = self.ctx.storage.list_submissions(page, min(per_page, _MAX_SQL_INT))
+            rows, total = await self.ctx.storage.list_submissions(page,
+                                                                  min(per_page, _MAX_SQL_INT))
         else:  # far past the end
-            rows, total = [], self.ctx.storage.list_submissions(1, 1)[1]
+            rows, total = [], (await self.ctx.storage.list_submissions(1, 1))[1]
         base64 = attributes.effective_base64(q.get("base64_encoded"), self.config)
         items = self._render_many(rows, fields, base64)
         if items is None:
@@ -134,12 +131,13 @@ class Submission(Base):
     authorize = frozenset({"DELETE"})
     maintenance = frozenset({"DELETE"})
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, token: str) -> None:
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response,
+                     token: str) -> None:
         q = params.query(req)
         fields = self._fields(resp, q.get("fields"))
         if fields is None:
             return
-        row = self.ctx.storage.get_submission(strip_format(token))
+        row = await self.ctx.storage.get_submission(strip_format(token))
         if row is None:
             raise falcon.HTTPNotFound()
         base64 = attributes.effective_base64(q.get("base64_encoded"), self.config)
@@ -148,22 +146,23 @@ class Submission(Base):
         except render.Utf8Error:
             error_response(resp, 400, render.UTF8_ERROR_SINGLE)
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, token: str) -> None:
+    async def on_delete(self, req: falcon.asgi.Request, resp: falcon.asgi.Response,
+                        token: str) -> None:
         """Delete a finished submission; the deleted one comes back, always base64 (§3.4)."""
-        q = params.merged(req, self.config.max_request_body)
+        q = await params.merged(req, self.config.max_request_body)
         fields = self._fields(resp, q.get("fields"))
         if fields is None:
             return
         if not self.config.enable_submission_delete:
             return error_response(resp, 400, "delete not allowed")
-        row = self.ctx.storage.get_submission(strip_format(token))
+        row = await self.ctx.storage.get_submission(strip_format(token))
         if row is None:
             raise falcon.HTTPNotFound()
         if row["status_id"] in (Status.IN_QUEUE, Status.PROCESSING):
             status = Status(row["status_id"])
             return error_response(resp, 400, "submission cannot be deleted because its status "
                                              f"is {int(status)} ({status.description})")
-        deleted = self.ctx.storage.delete_submission(row["token"])
+        deleted = await self.ctx.storage.delete_submission(row["token"])
         if deleted is None:  # deleted by a concurrent request
             raise falcon.HTTPNotFound()
         set_json(resp, 200, render.serialize(deleted, fields, True, self.ctx.languages))

@@ -1,7 +1,7 @@
 """`judge up`: the API (gunicorn) and one judging worker per CPU, in the foreground.
 
-The processes are started by command line (`gunicorn api.wsgi:application`, `python -m
-workers`), so this module depends on neither package. A child that dies is restarted after a
+The processes are started by command line (`gunicorn api.asgi:application -k
+api.server.Worker`, `python -m workers`), so this module depends on neither package. A child that dies is restarted after a
 short back-off; SIGINT/SIGTERM are passed on and the launcher waits for a clean stop (workers
 finish the submission they are judging). On a systemd host each worker runs in a transient
 scope of its own with Delegate=yes, the cgroup subtree its sandbox manages (a login shell's
@@ -26,17 +26,20 @@ STOP_GRACE = 30.0  # seconds children get to stop before they are killed
 RESTART_DELAY = 1.0
 
 
-def api_command(config: Config, bind: str | None = None) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "api.wsgi:application",
+def api_command(config: Config, bind: str | None = None, processes: int | None = None,
+                log_level: str = "info", access_log: bool = True) -> list[str]:
+    """gunicorn serving the ASGI app with our uvicorn worker class (api/server.py): each
+    process holds thousands of waiting clients on one event loop, none of them a thread."""
+    return [sys.executable, "-m", "gunicorn", "api.asgi:application",
             "--bind", bind or f"0.0.0.0:{config.port}",
-            "--workers", str(max(config.rails_server_processes, 1)),
-            # gthread: a `wait=true` request blocks one thread while its submission is judged
-            "--worker-class", "gthread", "--threads", str(max(config.rails_max_threads, 16)),
-            "--graceful-timeout", str(int(STOP_GRACE)), "--timeout", "0",
+            "--workers", str(processes or max(config.rails_server_processes, 1)),
+            "--worker-class", "api.server.Worker",
+            # a worker whose event loop stops turning for this long is replaced
+            "--graceful-timeout", str(int(STOP_GRACE)), "--timeout", "60",
             # unused, and shared by every instance on a host (~/.gunicorn/gunicorn.ctl): one
             # stopping would remove another's
-            "--no-control-socket",
-            "--access-logfile", "-", "--log-level", "info"]
+            "--no-control-socket", "--log-level", log_level,
+            *(["--access-logfile", "-"] if access_log else [])]
 
 
 def worker_command() -> list[str]:

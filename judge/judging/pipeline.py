@@ -20,6 +20,7 @@ Differences from Judge0, on purpose:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -172,10 +173,13 @@ class Pipeline:
 
     # -- the whole submission --------------------------------------------------------------
 
-    def judge(self, row: dict[str, Any], language: Language) -> dict[str, Any]:
+    def judge(self, row: dict[str, Any], language: Language,
+              compiled_hook: Callable[[bool], None] | None = None) -> dict[str, Any]:
         """Judge a submission row; returns the columns to store with its final status.
         `compile_seconds` is then the wall time of its compilation (None: nothing compiled
-        here: an interpreted language, or the compile cache had it)."""
+        here: an interpreted language, or the compile cache had it). `compiled_hook(cached)`
+        is called once a compiled language's program is compiled, before it runs (the
+        `compiled` live event)."""
         self.compile_seconds = None
         with self._compile_flight(row, language) as flight:
             compiled = flight.restore(self.sandbox.box)  # a hit: the box as compiling left it
@@ -194,6 +198,8 @@ class Pipeline:
             if compiled.outcome in (Outcome.TIME_LIMIT_CPU, Outcome.TIME_LIMIT_WALL):
                 compile_output = COMPILE_TIMEOUT_OUTPUT
             return compilation_error(compile_output)
+        if compiled is not None and compiled_hook is not None:
+            compiled_hook(self.compile_seconds is None)
         runs = max(int(row["number_of_runs"]), 1)
         box = self.sandbox.box
         snapshot = box.snapshot(box.size_kb * 1024) if runs > 1 else None  # cannot be over

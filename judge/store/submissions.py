@@ -10,7 +10,6 @@ timestamps as aware ``datetime``, and the token as its ``str`` form.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import time
@@ -21,26 +20,22 @@ from importlib import resources
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from judge.contract.statuses import Status
-from judge.contract.submission.fields import STORED_ATTRIBUTES, parse_token
+from judge.store import statements
+from judge.store.statements import (  # noqa: F401 - the data layer's names, used by its other modules
+    COLUMNS,
+    IN_QUEUE,
+    PROCESSING,
+    SELECT_LIST,
+    UNFINISHED_STATUSES,
+    Statement,
+)
 
 log = logging.getLogger(__name__)
-
-# Every column of `submissions` but `id` (see judge/store/migrations/0001_submissions.sql): the
-# stored attributes of the submission resource, in Judge0's order, then the engine's own.
-INTERNAL_COLUMNS = ("callback_status", "callback_attempts", "lease_until", "worker_id")
-COLUMNS: tuple[str, ...] = (*STORED_ATTRIBUTES, *INTERNAL_COLUMNS)
-# Columns an update never changes: a submission keeps its token for life.
-_IMMUTABLE = frozenset({"token"})
-IN_QUEUE, PROCESSING = int(Status.IN_QUEUE), int(Status.PROCESSING)
-# Any other status is final.
-UNFINISHED_STATUSES: tuple[int, ...] = (IN_QUEUE, PROCESSING)
 
 MIGRATIONS_PACKAGE = "judge.store.migrations"
 _MIGRATION_FILE = re.compile(r"^(\d{4})_(\w+)\.sql$")
@@ -52,8 +47,6 @@ _LEDGER = """
         name        text NOT NULL,
         applied_at  timestamptz NOT NULL DEFAULT now()
     )"""
-
-SELECT_LIST = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
 
 
 class StorageUnavailable(RuntimeError):
@@ -96,15 +89,6 @@ def describe_dsn(dsn: str) -> str:
             f"{parts.get('port', 5432)}/{parts.get('dbname', '?')}")
 
 
-def _checked_columns(values: Mapping[str, Any], writable: bool = False) -> list[str]:
-    unknown = [name for name in values if name not in COLUMNS]
-    if writable:
-        unknown += [name for name in values if name in _IMMUTABLE]
-    if unknown:
-        raise ValueError(f"not a settable submissions column: {', '.join(unknown)}")
-    return list(values)
-
-
 def _configure(conn: psycopg.Connection) -> None:
     # Tokens travel as strings everywhere else (JSON, queue messages, Redis keys).
     conn.adapters.register_loader("uuid", TextLoader)
@@ -115,40 +99,37 @@ def _configure_unflushed(conn: psycopg.Connection) -> None:
     conn.execute("SET synchronous_commit TO off")
 
 
-@functools.lru_cache(maxsize=64)
-def _insert_query(names: tuple[str, ...]) -> sql.SQL:
-    """The INSERT for these (checked) columns, composed once: the API inserts the same few
-    column sets over and over, and the same text lets psycopg prepare it server-side."""
-    columns = ", ".join(f'"{name}"' for name in names)  # names are COLUMNS entries
-    return sql.SQL(f"INSERT INTO submissions ({columns}) "  # noqa: S608
-                   f"VALUES ({', '.join(['%s'] * len(names))})")
-
-
-@functools.lru_cache(maxsize=64)
-def _finish_query(names: tuple[str, ...], now_columns: tuple[str, ...]) -> sql.SQL:
-    """The UPDATE storing a verdict in these (checked) columns, and now() in `now_columns`,
-    while the row is unfinished; composed once per column set, like the INSERT."""
-    sets = [f'"{name}" = %s' for name in names] + [f'"{name}" = now()' for name in now_columns]
-    return sql.SQL(f"UPDATE submissions SET {', '.join(sets)} "  # noqa: S608
-                   "WHERE token = %s AND status_id = ANY(%s) RETURNING token")
-
-
-_returned_at: weakref.WeakKeyDictionary[psycopg.Connection, float] = weakref.WeakKeyDictionary()
+_returned_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 CHECK_AFTER_IDLE = 1.0  # seconds
 
 
-def _mark_returned(conn: psycopg.Connection) -> None:
+def mark_returned(conn: psycopg.Connection | psycopg.AsyncConnection) -> None:
     _returned_at[conn] = time.monotonic()
 
 
-def _check_if_idle(conn: psycopg.Connection) -> None:
-    """The pool's check before handing a connection out: a round trip to the server only for
-    a connection idle long enough to have lost it (a restart, a network cut); one that was
-    in use a moment ago is handed out at once. Under load that saves a round trip per query."""
+def needs_check(conn: psycopg.Connection | psycopg.AsyncConnection) -> bool:
+    """For the pool's check before handing a connection out: a round trip to the server
+    only for a connection idle long enough to have lost it (a restart, a network cut); one
+    that was in use a moment ago is handed out at once. Under load that saves a round trip
+    per query. A connection known to be broken raises at once."""
     if conn.broken or conn.closed:
         raise psycopg.OperationalError("the connection is closed")
-    if time.monotonic() - _returned_at.get(conn, 0.0) > CHECK_AFTER_IDLE:
+    return time.monotonic() - _returned_at.get(conn, 0.0) > CHECK_AFTER_IDLE
+
+
+def _check_if_idle(conn: psycopg.Connection) -> None:
+    if needs_check(conn):
         ConnectionPool.check_connection(conn)
+
+
+def unreachable_reason(dsn: str, timeout: float) -> str:
+    """Why PostgreSQL did not answer, in the server's own words when it gave any."""
+    where = describe_dsn(dsn)
+    try:
+        psycopg.connect(dsn, connect_timeout=max(int(timeout), 2)).close()
+    except psycopg.Error as e:
+        return f"cannot connect to PostgreSQL as {where}: {str(e).strip()}"
+    return f"PostgreSQL as {where} did not accept connections within {timeout:g} s"
 
 
 class Storage:
@@ -174,7 +155,7 @@ class Storage:
             kwargs={"autocommit": True, "row_factory": dict_row},
             configure=_configure if flush_commits else _configure_unflushed,
             # A connection that died with a server restart is replaced, not handed out.
-            check=_check_if_idle, reset=_mark_returned)
+            check=_check_if_idle, reset=mark_returned)
         if open:
             self.open()
 
@@ -185,15 +166,7 @@ class Storage:
             self.pool.open(wait=wait, timeout=timeout)
         except PoolTimeout:
             self.pool.close()
-            raise StorageUnavailable(self._unreachable_reason(timeout)) from None
-
-    def _unreachable_reason(self, timeout: float) -> str:
-        where = describe_dsn(self.dsn)
-        try:
-            psycopg.connect(self.dsn, connect_timeout=max(int(timeout), 2)).close()
-        except psycopg.Error as e:
-            return f"cannot connect to PostgreSQL as {where}: {str(e).strip()}"
-        return f"PostgreSQL as {where} did not accept connections within {timeout:g} s"
+            raise StorageUnavailable(unreachable_reason(self.dsn, timeout)) from None
 
     def close(self) -> None:
         self.pool.close()
@@ -241,56 +214,36 @@ class Storage:
             rows = conn.execute("SELECT version FROM schema_migrations ORDER BY version")
             return [row["version"] for row in rows]
 
-    # -- submissions -------------------------------------------------------------------------
+    # -- submissions (the statements: judge/store/statements.py) -----------------------------
 
     def insert_submission(self, row: Mapping[str, Any]) -> None:
         """Store a new submission. ``row`` needs ``token`` and ``language_id``; columns it
         leaves out take their defaults (status 1, timestamps now)."""
-        names = tuple(_checked_columns(row))
-        self._execute(_insert_query(names), [row[name] for name in names])
+        self._execute(statements.insert(row))
 
     def get_submission(self, token: str) -> dict[str, Any] | None:
-        key = parse_token(token)
-        if key is None:
-            return None
-        query = sql.SQL("SELECT {} FROM submissions WHERE token = %s").format(SELECT_LIST)
-        return self._fetchone(query, [key])
+        return self._fetchone(statements.select(token))
 
     def get_many(self, tokens: Sequence[str]) -> list[dict[str, Any] | None]:
         """The submissions for ``tokens``, in the same order; None where a token is unknown.
         One query, whatever the number of tokens; duplicates give the same row twice."""
-        keys = [parse_token(token) for token in tokens]
-        wanted = list({key for key in keys if key is not None})
-        if not wanted:
-            return [None] * len(keys)
-        query = sql.SQL("SELECT {} FROM submissions WHERE token = ANY(%s)").format(SELECT_LIST)
+        many = statements.Many(tokens)
+        if many.statement is None:
+            return many.ordered([])
         with self.pool.connection() as conn:
-            found = {row["token"]: row for row in conn.execute(query, [wanted])}
-        return [found.get(str(key)) if key else None for key in keys]
+            return many.ordered(conn.execute(many.statement.query, many.statement.params))
 
     def list_submissions(self, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
         """One page (1-based) of submissions, newest first, and the total number stored."""
-        if page < 1 or per_page < 1:
-            raise ValueError(f"page and per_page must be positive, got {page} and {per_page}")
-        query = sql.SQL("SELECT {} FROM submissions ORDER BY created_at DESC, id DESC "
-                        "LIMIT %s OFFSET %s").format(SELECT_LIST)
+        rows = statements.page(page, per_page)
         with self.pool.connection() as conn, conn.transaction():
-            total = conn.execute("SELECT count(*) AS n FROM submissions").fetchone()["n"]
-            rows = conn.execute(query, [per_page, (page - 1) * per_page]).fetchall()
-        return rows, total
+            total = conn.execute(statements.COUNT_ALL.query).fetchone()["n"]
+            return conn.execute(rows.query, rows.params).fetchall(), total
 
     def delete_submission(self, token: str) -> dict[str, Any] | None:
-        """Delete a finished submission; returns the deleted row, or None if there was none.
-
-        A submission In Queue or Processing is never deleted (a worker may be judging it, and
-        Judge0 refuses with 400), so a caller that checked the status first is race-free.
-        """
-        key = parse_token(token)
-        if key is None:
-            return None
-        query = sql.SQL("DELETE FROM submissions WHERE token = %s AND status_id <> ALL(%s) "
-                        "RETURNING {}").format(SELECT_LIST)
-        return self._fetchone(query, [key, list(UNFINISHED_STATUSES)])
+        """Delete a finished submission; returns the deleted row, or None if there was none
+        (or it is In Queue or Processing: those are never deleted)."""
+        return self._fetchone(statements.delete_finished(token))
 
     def finish_submission(self, token: str, values: Mapping[str, Any]) -> bool:
         """Store a verdict: ``values`` holds a final ``status_id`` and the result columns.
@@ -299,40 +252,29 @@ class Storage:
         call (a duplicate job) changes nothing and returns False. ``finished_at`` defaults to
         now.
         """
-        status = values.get("status_id")
-        if status is None or int(status) in UNFINISHED_STATUSES:
-            raise ValueError(f"finish_submission needs a final status_id, got {status!r}")
-        key = parse_token(token)
-        if key is None:
-            return False
-        names = tuple(_checked_columns(values, writable=True))
-        now_columns = tuple(name for name in ("updated_at", "finished_at") if name not in values)
-        params = [values[name] for name in names] + [key, list(UNFINISHED_STATUSES)]
-        return self._fetchone(_finish_query(names, now_columns), params) is not None
+        return self._fetchone(statements.finish(token, values)) is not None
 
     def record_callback(self, token: str, status: str, attempts: int) -> None:
         """Store how the submission's callback went (judge/callbacks.py): the outcome of the
         last attempt and the number of attempts."""
-        key = parse_token(token)
-        if key is not None:
-            self._execute(sql.SQL("UPDATE submissions SET callback_status = %s, "
-                                  "callback_attempts = %s WHERE token = %s"),
-                          [status, attempts, key])
+        self._execute(statements.record_callback(token, status, attempts))
 
     def count_pending(self) -> int:
         """Submissions In Queue, waiting for a worker (the ones being judged are not counted,
         as in Judge0's queue-size check)."""
-        row = self._fetchone("SELECT count(*) AS n FROM submissions WHERE status_id = %s",
-                             [IN_QUEUE])
+        row = self._fetchone(statements.COUNT_PENDING)
         return row["n"] if row else 0
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _fetchone(self, query: sql.Composable | str, params: Sequence[Any]
-                  ) -> dict[str, Any] | None:
+    def _fetchone(self, statement: Statement | None) -> dict[str, Any] | None:
+        if statement is None:
+            return None
         with self.pool.connection() as conn:
-            return conn.execute(query, params).fetchone()
+            return conn.execute(statement.query, statement.params).fetchone()
 
-    def _execute(self, query: sql.Composable, params: Sequence[Any]) -> None:
+    def _execute(self, statement: Statement | None) -> None:
+        if statement is None:
+            return
         with self.pool.connection() as conn:
-            conn.execute(query, params)
+            conn.execute(statement.query, statement.params)

@@ -19,6 +19,8 @@ import redis
 import requests
 from psycopg import sql as psycopg_sql
 
+from judge.cli.up import api_command
+from judge.config import Config
 from judge.store.submissions import Storage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,10 +82,8 @@ def start_engine(database_url: str, redis_url: str, extra_env: dict[str, str] | 
            "SANDBOX_BOXES_DIR": BOXES, "SANDBOX_FIRST_UID": FIRST_UID, "PORT": str(port),
            "ALLOW_ENABLE_NETWORK": "true",  # the network tests need it; off by default
            **(extra_env or {})}
-    api = subprocess.Popen([sys.executable, "-m", "gunicorn", "api.wsgi:application",
-                            "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                            "--worker-class", "gthread", "--threads", "16",
-                            "--log-level", "warning", "--no-control-socket"], cwd=ROOT, env=env)
+    api = subprocess.Popen(api_command(Config(), bind=f"127.0.0.1:{port}", processes=2,
+                                       log_level="warning", access_log=False), cwd=ROOT, env=env)
     procs = [api] + [subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env)
                      for _ in range(workers)]
     engine = Engine(f"http://127.0.0.1:{port}", env)

@@ -11,18 +11,31 @@ from judge.config import Config
 PROXIES = Config().trusted_proxies
 
 
-def client_ip(remote: str, forwarded: str | None = None) -> str:
+def client_ip(remote: str, forwarded: str | None = None, proxies=PROXIES) -> str:
     headers = {"X-Forwarded-For": forwarded} if forwarded else {}
     req = falcon.testing.create_req(remote_addr=remote, headers=headers)
-    return IpFilter((), (), PROXIES).client_ip(req)
+    return IpFilter((), (), proxies).client_ip(req)
 
 
 def test_forwarded_for_is_believed_only_from_a_trusted_proxy():
     assert client_ip("127.0.0.1", "203.0.113.9") == "203.0.113.9"
-    assert client_ip("10.0.0.5", "203.0.113.9, 10.0.0.7") == "203.0.113.9"
     assert client_ip("198.51.100.1", "192.0.2.10") == "198.51.100.1"  # a spoof attempt
-    assert client_ip("127.0.0.1", "10.0.0.7") == "127.0.0.1"
+    assert client_ip("127.0.0.1", "127.0.0.2") == "127.0.0.1"  # only proxies: the peer
     assert client_ip("127.0.0.1") == "127.0.0.1"
+
+
+def test_by_default_only_loopback_is_a_trusted_proxy():
+    """A client on a private network is not a proxy: its X-Forwarded-For claims nothing
+    (with Rails' private-range default it could name any address and dodge DISALLOW_IP)."""
+    assert PROXIES == ("127.0.0.0/8", "::1/128")
+    assert client_ip("10.0.0.5", "203.0.113.9") == "10.0.0.5"
+    assert client_ip("192.168.1.20", "198.51.100.7, 192.168.1.1") == "192.168.1.20"
+    assert client_ip("127.0.0.1", "203.0.113.9, 10.0.0.7") == "10.0.0.7"
+
+
+def test_a_configured_private_proxy_is_believed():
+    proxies = (*PROXIES, "10.0.0.0/8")
+    assert client_ip("10.0.0.5", "203.0.113.9, 10.0.0.7", proxies) == "203.0.113.9"
 
 
 @pytest.mark.parametrize("allow, deny, address, permitted", [
