@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 
 import falcon
 import falcon.asgi
@@ -90,13 +91,28 @@ class Lifespan:
         await self.context.close()
 
 
+class AccessLog:
+    """A line per request (judge/logs.py: access), after it is answered; ACCESS_LOG=false
+    turns them off. uvicorn's own access lines are off: they carry the query string, which
+    may hold a token, and no duration."""
+
+    async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        req.context.started = time.perf_counter()
+
+    async def process_response(self, req: falcon.asgi.Request, resp: falcon.asgi.Response,
+                               resource: object, req_succeeded: bool) -> None:
+        logs.access(req.remote_addr, req.method, req.path, resp.status_code,
+                    time.perf_counter() - req.context.started)
+
+
 def create_app(context: ApiContext) -> falcon.asgi.App:
     # LOG_FORMAT / LOG_LEVEL for this process, gunicorn's error and access logs included
     logs.configure(context.config.log_format, context.config.log_level)
-    app = falcon.asgi.App(media_type=falcon.MEDIA_JSON,
-                          middleware=[Lifespan(context), Cors(context.config),
-                                      AccessControl(context.config),
-                                      RateLimit(context.config, context.queue.redis)])
+    middleware = [Lifespan(context), Cors(context.config), AccessControl(context.config),
+                  RateLimit(context.config, context.queue.redis)]
+    if context.config.access_log:
+        middleware.insert(1, AccessLog())
+    app = falcon.asgi.App(media_type=falcon.MEDIA_JSON, middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     handler = _json_handler()
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = handler

@@ -21,7 +21,7 @@ from .guard import ClientLimits, GuardedHttpToolsProtocol
 class Worker(UvicornWorker):
     CONFIG_KWARGS: dict[str, Any] = {  # noqa: RUF012 - uvicorn-worker's own class attribute
         "loop": "uvloop", "http": GuardedHttpToolsProtocol, "ws": "websockets-sansio",
-        "lifespan": "on", "server_header": False,
+        "lifespan": "on", "server_header": False, "access_log": False,  # api/app.py logs them
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -271,6 +271,7 @@ class Config:
     # reconcilers (judge/store/retention.py).
     log_format: str = _text("LOG_FORMAT", "json")
     log_level: str = _text("LOG_LEVEL", "INFO")
+    access_log: bool = _flag("ACCESS_LOG", True)  # the API's line per request
     submission_retention: float = _var("SUBMISSION_RETENTION", _parse_duration, 0.0)
     # Access (api/access.py): the client address is the peer's, or, when the peer is one of
     # these proxies (IPs or CIDR networks; default: loopback only, unlike Rails' private

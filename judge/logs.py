@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any, TextIO
 
 FORMATS = ("json", "text")
+ACCESS_LOGGER = "judge.access"
 _NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
 _fields: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "log_fields", default=_NO_FIELDS)
@@ -54,20 +55,16 @@ def current_fields() -> dict[str, Any]:
     return {**_process_fields, **_fields.get()}
 
 
-def _access_fields(record: logging.LogRecord) -> dict[str, Any]:
-    """gunicorn's access lines pass the request's atoms as the record's args: keep the useful
-    ones as fields (the path without its query string, which may hold credentials)."""
-    atoms = record.args if isinstance(record.args, Mapping) else {}
-    status = str(atoms.get("s", ""))
-    fields: dict[str, Any] = {"remote": atoms.get("h"), "method": atoms.get("m"),
-                              "path": atoms.get("U"),
-                              "status": int(status) if status.isdigit() else status}
-    if str(atoms.get("D", "")).isdigit():
-        fields["duration_ms"] = round(int(atoms["D"]) / 1000, 3)
-    match = _SUBMISSION_PATH.match(str(atoms.get("U") or ""))
+def access(remote: str | None, method: str, path: str, status: int, seconds: float) -> None:
+    """The API's line for one request (api/app.py: AccessLog): ``method``, ``path`` (without
+    its query string, which may hold credentials), ``status``, ``duration_ms``, ``remote``
+    and the ``token`` of a ``/submissions/<token>`` request."""
+    fields: dict[str, Any] = {"remote": remote, "method": method, "path": path,
+                              "status": status, "duration_ms": round(seconds * 1000, 3)}
+    match = _SUBMISSION_PATH.match(path)
     if match:
         fields["token"] = match.group(1)
-    return fields
+    logging.getLogger(ACCESS_LOGGER).info("%s %s %s", method, path, status, extra=fields)
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
@@ -84,12 +81,7 @@ class JsonFormatter(logging.Formatter):
         line: dict[str, Any] = {
             "time": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname, "logger": record.name}
-        if record.name == "gunicorn.access":
-            access = _access_fields(record)
-            line["message"] = f"{access['method']} {access['path']} {access['status']}"
-            line.update(access)
-        else:
-            line["message"] = record.getMessage()
+        line["message"] = record.getMessage()
         line.update(current_fields())
         line.update(_extras(record))
         if record.exc_info:
@@ -135,7 +127,7 @@ class _Handler(logging.StreamHandler):
 
 def configure(fmt: str = "json", level: str = "INFO", stream: TextIO | None = None) -> None:
     """Send the root logger's records to ``stream`` (stderr) in ``fmt`` at ``level``, and
-    reformat gunicorn's error and access logs when running under gunicorn."""
+    reformat gunicorn's and uvicorn's own logs when running under them."""
     chosen = formatter(fmt)
     handler = _Handler(stream or sys.stderr)
     handler.setFormatter(chosen)
@@ -144,6 +136,6 @@ def configure(fmt: str = "json", level: str = "INFO", stream: TextIO | None = No
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level_of(level))
-    for name in ("gunicorn.error", "gunicorn.access"):  # handlers gunicorn set up itself
+    for name in ("gunicorn.error", "uvicorn.error"):  # handlers gunicorn set up itself
         for existing in logging.getLogger(name).handlers:
             existing.setFormatter(chosen)

@@ -27,7 +27,7 @@ RESTART_DELAY = 1.0
 
 
 def api_command(config: Config, bind: str | None = None, processes: int | None = None,
-                log_level: str = "info", access_log: bool = True) -> list[str]:
+                log_level: str = "info") -> list[str]:
     """gunicorn serving the ASGI app with our uvicorn worker class (api/server.py): each
     process holds thousands of waiting clients on one event loop, none of them a thread."""
     return [sys.executable, "-m", "gunicorn", "api.asgi:application",
@@ -38,8 +38,7 @@ def api_command(config: Config, bind: str | None = None, processes: int | None =
             "--graceful-timeout", str(int(STOP_GRACE)), "--timeout", "60",
             # unused, and shared by every instance on a host (~/.gunicorn/gunicorn.ctl): one
             # stopping would remove another's
-            "--no-control-socket", "--log-level", log_level,
-            *(["--access-logfile", "-"] if access_log else [])]
+            "--no-control-socket", "--log-level", log_level]
 
 
 def worker_command() -> list[str]:

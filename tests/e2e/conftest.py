@@ -81,9 +81,10 @@ def start_engine(database_url: str, redis_url: str, extra_env: dict[str, str] | 
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
            "SANDBOX_BOXES_DIR": BOXES, "SANDBOX_FIRST_UID": FIRST_UID, "PORT": str(port),
            "ALLOW_ENABLE_NETWORK": "true",  # the network tests need it; off by default
+           "ACCESS_LOG": "false",
            **(extra_env or {})}
     api = subprocess.Popen(api_command(Config(), bind=f"127.0.0.1:{port}", processes=2,
-                                       log_level="warning", access_log=False), cwd=ROOT, env=env)
+                                       log_level="warning"), cwd=ROOT, env=env)
     procs = [api] + [subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env)
                      for _ in range(workers)]
     engine = Engine(f"http://127.0.0.1:{port}", env)

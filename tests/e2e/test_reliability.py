@@ -278,8 +278,12 @@ def test_per_client_rate_limit_answers_429_with_retry_after(database_url, storag
         body = {"source_code": "print(1)", "language_id": PY}
         codes = [engine.post(body).status_code for _ in range(3)]
         limited = engine.post(body)
-        other_client = engine.http.post(f"{engine.url}/submissions", json=body,
-                                        headers={"X-Auth-Token": "another-client"})
+        invented = [engine.http.post(f"{engine.url}/submissions", json=body,
+                                     headers={"X-Auth-Token": f"invented-{i}"}).status_code
+                    for i in range(5)]
+        # through a proxy on loopback (trusted by default), another client's address
+        forwarded = engine.http.post(f"{engine.url}/submissions", json=body,
+                                     headers={"X-Forwarded-For": "203.0.113.5"})
         reads = engine.get("/statuses")
     finally:
         stop_engine(procs)
@@ -287,7 +291,8 @@ def test_per_client_rate_limit_answers_429_with_retry_after(database_url, storag
     assert limited.status_code == 429
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
     assert "rate limit of 3 requests per 60 s exceeded" in limited.json()["error"]
-    assert other_client.status_code == 201  # counted per client
+    assert invented == [429] * 5  # a token nobody configured is no identity: the same client
+    assert forwarded.status_code == 201  # counted per client
     assert reads.status_code == 200  # only creating submissions is limited
 
 
