@@ -12,6 +12,9 @@ once ``CALLBACKS_RESEND_AFTER`` has passed (workers/reconciler.py).
 Judge0's delivery rules are kept: at most ``CALLBACKS_MAX_TRIES`` attempts, back to back,
 retried only when an attempt raises (connection refused, DNS failure, timeout); any HTTP
 answer, 4xx and 5xx included, counts as delivered. Redirects are followed as HTTParty does.
+An attempt, its request and every redirect it follows, has one deadline
+(``ATTEMPT_TIMEOUTS`` × ``CALLBACKS_TIMEOUT``): a receiver that trickles bytes or answers
+redirect after slow redirect cannot hold a delivery thread longer than tries × deadline.
 
 Beyond Judge0:
 
@@ -34,7 +37,6 @@ import json
 import logging
 import socket
 import ssl
-import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from judge import logs
+from judge.callback_transport import Attempt, PinnedHTTP, PinnedHTTPS
 from judge.config import Config
 from judge.contract.submission.fields import DEFAULT_FIELDS
 from judge.contract.submission.render import serialize
@@ -52,6 +55,11 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Judge0-Signature-256"
 MAX_REDIRECTS = 5  # HTTParty's default limit
+# An attempt may take this many CALLBACKS_TIMEOUTs in all: a connect, a send and an answer that
+# each take almost the whole timeout (what one request may take in Judge0) still fit.
+ATTEMPT_TIMEOUTS = 3
+DEADLINE_RULE = f"{ATTEMPT_TIMEOUTS} × CALLBACKS_TIMEOUT, redirects included"
+DNS_THREADS = 4  # lookups in flight at once per worker process (see Deliverer._addresses)
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -127,41 +135,20 @@ def payload(row: Mapping[str, Any], languages: Any = None) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-class _PinnedHTTP(http.client.HTTPConnection):
-    """HTTP to a host name, connected to an address chosen (and checked) beforehand."""
-
-    def __init__(self, host: str, port: int, address: str, timeout: float):
-        super().__init__(host, port, timeout=timeout)
-        self.address = address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
-
-
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    """HTTPS with the same pinning; the certificate is checked against the host name."""
-
-    def __init__(self, host: str, port: int, address: str, timeout: float,
-                 context: ssl.SSLContext):
-        super().__init__(host, port, timeout=timeout, context=context)
-        self.address = address
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
-
-
 class Deliverer:
-    """Sends one callback with Judge0's retry rules and our address policy."""
+    """Sends one callback with Judge0's retry rules, our address policy and our deadline."""
 
     def __init__(self, config: Config, resolver: _Resolver = resolve):
         self.tries = config.callbacks_max_tries
         self.timeout = config.callbacks_timeout
+        self.deadline = ATTEMPT_TIMEOUTS * config.callbacks_timeout
         self.secret = config.callback_signing_secret
         self.policy = AddressPolicy(config.callbacks_deny)
         self.user_agent = f"judge (Judge0 API {config.judge0_version})"
         self.resolver = resolver
         self.tls = ssl.create_default_context()
+        self.lookups = ThreadPoolExecutor(max_workers=DNS_THREADS,
+                                          thread_name_prefix="callback-dns")
 
     def deliver(self, url: str, body: bytes) -> Outcome:
         headers = {"Content-Type": "application/json", "User-Agent": self.user_agent}
@@ -171,23 +158,33 @@ class Deliverer:
         error = "CALLBACKS_MAX_TRIES is 0"
         while attempts < self.tries:
             attempts += 1
+            attempt = Attempt(self.deadline, DEADLINE_RULE)
             try:
-                code = self._request(url, body, headers)
+                with attempt:
+                    code = self._request(url, body, headers, attempt)
                 return Outcome(f"delivered: HTTP {code}", attempts)
             except CallbackRefused as e:  # retrying cannot help
                 return Outcome(f"refused: {e}", attempts if e.sent else attempts - 1)
             except (OSError, http.client.HTTPException, ValueError) as e:
-                error = f"{type(e).__name__}: {e}"
+                # whatever a socket cut by the deadline raised, say why it was cut
+                cause = attempt.overrun() if attempt.overdue() else e
+                error = f"{type(cause).__name__}: {cause}"
                 log.info("callback to %s, attempt %d of %d: %s", url, attempts, self.tries, error)
         return Outcome(f"failed: {error}", attempts)
 
-    def _request(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+    def close(self) -> None:
+        """Stop the lookup threads (a lookup still waiting on DNS ends on its own)."""
+        self.lookups.shutdown(wait=False, cancel_futures=True)
+
+    def _request(self, url: str, body: bytes, headers: dict[str, str], attempt: Attempt
+                 ) -> int:
         """One attempt, following redirects (303 and 301/302 turn the PUT into a GET without
-        a body, 307/308 keep it, as HTTParty does); the final HTTP status code."""
+        a body, 307/308 keep it, as HTTParty does); the final HTTP status code. Every hop's
+        target is resolved and checked against CALLBACKS_DENY like the first."""
         method, data = "PUT", body
         for hop in range(MAX_REDIRECTS + 1):
             try:
-                response = self._send(method, url, data, headers)
+                response = self._send(method, url, data, headers, attempt)
             except CallbackRefused as e:
                 e.sent = hop > 0
                 raise
@@ -199,25 +196,25 @@ class Deliverer:
                 method, data = "GET", None
         raise http.client.HTTPException(f"more than {MAX_REDIRECTS} redirects")
 
-    def _send(self, method: str, url: str, data: bytes | None,
-              headers: dict[str, str]) -> http.client.HTTPResponse:
-        conn = self._connection(url)
-        # The timeout bounds each socket operation; this bounds the whole request, so a
-        # receiver trickling bytes cannot hold a delivery thread for long.
-        watchdog = threading.Timer(3 * self.timeout, _abort, [conn])
-        watchdog.start()
+    def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str],
+              attempt: Attempt) -> http.client.HTTPResponse:
+        conn = self._connection(url, attempt)
         try:
+            conn.connect()
             target = urlsplit(url)
             path = (target.path or "/") + (f"?{target.query}" if target.query else "")
             conn.request(method, path, body=data, headers=headers)
             response = conn.getresponse()
             response.close()  # the status is all we need; never read an unbounded body
+            if attempt.expired:  # http.client takes the cut for the end of the headers
+                raise attempt.overrun()
             return response
         finally:
-            watchdog.cancel()
+            attempt.unwatch()
             conn.close()
 
-    def _connection(self, url: str) -> http.client.HTTPConnection:
+    def _connection(self, url: str, attempt: Attempt) -> http.client.HTTPConnection:
+        """A connection to a checked address of the URL's host, not yet connected."""
         try:
             target = urlsplit(url)
             port = target.port
@@ -226,24 +223,31 @@ class Deliverer:
         if target.scheme not in ("http", "https") or not target.hostname:
             raise CallbackRefused(f"not an http(s) URL: {url[:200]!r}")
         port = port or (443 if target.scheme == "https" else 80)
-        addresses = self.resolver(target.hostname, port)
+        addresses = self._addresses(target.hostname, port, attempt)
         for address in addresses:
             reason = self.policy.refusal(address)
             if reason:
                 raise CallbackRefused(f"{target.hostname} resolves to {reason}")
+        timeout = min(self.timeout, attempt.left())
         if target.scheme == "https":
-            return _PinnedHTTPS(target.hostname, port, str(addresses[0]), self.timeout,
-                                self.tls)
-        return _PinnedHTTP(target.hostname, port, str(addresses[0]), self.timeout)
+            return PinnedHTTPS(target.hostname, port, str(addresses[0]), timeout, attempt,
+                               self.tls)
+        return PinnedHTTP(target.hostname, port, str(addresses[0]), timeout, attempt)
 
-
-def _abort(conn: http.client.HTTPConnection) -> None:
-    sock = conn.sock
-    if sock is not None:
+    def _addresses(self, host: str, port: int, attempt: Attempt) -> list[_IPAddress]:
+        """Every address of ``host``, looked up once. The lookup runs on a thread of its own
+        because the system resolver knows no deadline, and the receiver's own DNS server may
+        be as slow as it likes: at the deadline the attempt fails without waiting for it."""
         try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
+            return [ipaddress.ip_address(host)]  # a literal: nothing to look up
+        except ValueError:
             pass
+        lookup = self.lookups.submit(self.resolver, host, port)
+        try:
+            return lookup.result(timeout=attempt.left())
+        except TimeoutError:
+            lookup.cancel()
+            raise attempt.overrun() from None
 
 
 class CallbackSender:
