@@ -5,9 +5,12 @@ Judge0 delivers synchronously at the end of the worker job, so a slow endpoint s
 worker. Here the job hands the token to a :class:`CallbackSender`, a small thread pool inside
 the worker process (``CALLBACKS_THREADS``), and goes on judging; the outcome of the last
 attempt is stored in ``callback_status`` / ``callback_attempts``. On a graceful shutdown the
-worker waits for the deliveries it has queued. A worker that is killed leaves
-``callback_status = 'pending'`` behind; a live worker's reconciler re-sends those callbacks
-once ``CALLBACKS_RESEND_AFTER`` has passed (workers/reconciler.py).
+worker waits for the deliveries it has queued. While a callback waits in the pool or is being
+delivered, the worker keeps it claimed (judge/callback_claims.py); a worker that is killed
+leaves ``callback_status = 'pending'`` behind with a claim nobody renews, and once that claim
+has run out (and ``CALLBACKS_RESEND_AFTER`` has passed since the verdict) a live worker's
+reconciler re-sends it (workers/reconciler.py). A slow delivery by a live worker is never
+sent twice.
 
 Judge0's delivery rules are kept: at most ``CALLBACKS_MAX_TRIES`` attempts, back to back,
 retried only when an attempt raises (connection refused, DNS failure, timeout); any HTTP
@@ -44,11 +47,13 @@ from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from judge import logs
+from judge.callback_claims import CallbackClaims, new_owner
 from judge.callback_transport import Attempt, PinnedHTTP, PinnedHTTPS
 from judge.config import Config
 from judge.contract.submission.fields import DEFAULT_FIELDS
 from judge.contract.submission.render import serialize
 from judge.metrics import CALLBACK_DELIVERIES, Recorder
+from judge.store.leases import Leases
 from judge.store.submissions import Storage
 
 log = logging.getLogger(__name__)
@@ -254,37 +259,60 @@ class CallbackSender:
     """The worker's delivery pool: ``submit`` returns at once, a pool thread delivers.
 
     It has its own database connections (none while idle), so that deliveries still queued
-    when the worker stops taking jobs can finish after the worker closed its own.
+    when the worker stops taking jobs can finish after the worker closed its own. Each
+    callback it holds, queued or being delivered, stays claimed in the database under
+    ``owner`` (judge/callback_claims.py), so the reconciler re-sends it only if this process
+    dies.
     """
 
-    def __init__(self, config: Config, languages: Any = None, metrics: Recorder | None = None):
+    def __init__(self, config: Config, languages: Any = None, metrics: Recorder | None = None,
+                 owner: str | None = None):
         threads = max(config.callbacks_threads, 1)
         self.deliverer = Deliverer(config)  # checks CALLBACKS_DENY before any job runs
         self.languages = languages
         self.metrics = metrics  # counts deliveries by outcome (judge/metrics.py)
-        self.storage = Storage(config.database_url, min_size=0, max_size=threads,
-                               timeout=config.database_timeout)
+        self.storage = Storage(config.database_url, min_size=0, max_size=threads + 1,
+                               timeout=config.database_timeout)  # + 1: the claims' renewals
+        self.claims = CallbackClaims(Leases(self.storage, config.lease_seconds),
+                                     owner or new_owner(config.hostname))
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="callback")
 
     def submit(self, token: str, url: str) -> None:
+        """Queue the delivery of `token`'s pending callback (just judged, or handed over by the
+        reconciler); with CALLBACKS_MAX_TRIES=0 there is nothing to send."""
+        if self.deliverer.tries < 1:
+            return
+        self.claims.hold(token)
         self.pool.submit(self._deliver, token, url)
 
     def _deliver(self, token: str, url: str) -> None:
         with logs.bind(token=token):
             try:
+                if not self.claims.take(token):
+                    log.info("callback for %s is settled, gone or another worker's; skipped",
+                             token)
+                    return
                 row = self.storage.get_submission(token)
                 if row is None:  # deleted in the meantime: nothing to report
                     return
                 outcome = self.deliverer.deliver(url, payload(row, self.languages))
-                self.storage.record_callback(token, outcome.status[:1000], outcome.attempts)
+                self.claims.release(token)
+                if not self.claims.settle(token, outcome.status[:1000], outcome.attempts):
+                    log.warning("callback for %s: %s, not stored: another worker took it over "
+                                "after this one's claim ran out", token, outcome.status)
+                    return
                 log.info("callback for %s: %s after %d attempt(s)", token, outcome.status,
                          outcome.attempts)
                 if self.metrics is not None:  # delivered, failed or refused
                     self.metrics.increment(CALLBACK_DELIVERIES, outcome.status.split(":")[0])
             except Exception:  # a failed delivery must never take the pool thread down
                 log.exception("callback for %s could not be processed", token)
+            finally:
+                self.claims.release(token)
 
     def close(self) -> None:
-        """Deliver what was queued, then stop."""
+        """Deliver what was queued (its claims renewed meanwhile), then stop."""
         self.pool.shutdown(wait=True)
+        self.claims.close()
+        self.deliverer.close()
         self.storage.close()
