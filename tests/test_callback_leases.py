@@ -28,6 +28,7 @@ from workers.reconciler import Reconciler
 
 from .e2e.conftest import isolated_database
 from .e2e.test_api_callbacks import Receiver
+from .unit.test_callbacks import OVERRUN, TRICKLED, attempts_seen, trickling
 from .waiting import wait_for
 
 LEASE = 3.0  # renewed every second
@@ -91,9 +92,9 @@ def judged(db: Storage, url: str = "http://127.0.0.1:9/", **columns: Any) -> str
     db.insert_submission({"token": token, "language_id": 71, "source_code": b"print(1)",
                           "status_id": 3, "callback_url": url, "callback_status": "pending"})
     values = {"finished_at": dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), **columns}
-    assignments = ", ".join(f"{name} = %s" for name in values)
+    assignments = ", ".join(f"{name} = %s" for name in values)  # this file's own names
     with db.pool.connection() as conn:
-        conn.execute(f"UPDATE submissions SET {assignments} WHERE token = %s",  # noqa: S608 - test-chosen column names
+        conn.execute(f"UPDATE submissions SET {assignments} WHERE token = %s",  # noqa: S608
                      [*values.values(), token])
     return token
 
@@ -238,3 +239,29 @@ def test_the_reconciler_re_sends_once_the_owner_is_gone(db, config, receiver, re
     assert (claim(db, token)["owner"], claim(db, token)["attempts"]) == ("rescuer", 1)
     run_once()
     assert receiver.requests.empty()  # the owner's request and the one re-send, no more
+
+
+def test_a_trickling_receiver_gets_callbacks_max_tries_attempts_in_all(db, config, reconcile):
+    """Issue 18's receiver: slow 302s to itself. Reconciliation passes run all through the
+    delivery, which outlasts a claim's first lease: 3 attempts in all, none of them the
+    reconciler's, each ended by its deadline."""
+    run_once, rescuer = reconcile
+    owner = CallbackSender(replace(config, **TRICKLED), owner="owner")
+    try:
+        with trickling(answer_seconds=0.5) as url:
+            token = judged(db, url)
+            owner.submit(token, url)
+
+            def settled() -> bool:
+                run_once()
+                return claim(db, token)["status"] not in ("pending", "pending: re-sent")
+
+            wait_for(settled, "the delivery's outcome", 60)
+            run_once()
+    finally:
+        owner.close()
+    done = claim(db, token)
+    assert done["status"].startswith(OVERRUN)
+    assert (done["attempts"], done["owner"]) == (3, "owner")
+    attempts = attempts_seen()
+    assert len(attempts) == 3 and all(len(hops) <= 3 for hops in attempts), attempts
