@@ -84,7 +84,7 @@ class CallbackClaims:
             return
         try:
             kept = self.leases.hold_callbacks(tokens, self.owner)
-        except Exception as e:  # noqa: BLE001 - the database is down: keep trying, the claims may outlive it
+        except Exception as e:  # noqa: BLE001 - the database is down: the claims may outlive it
             log.warning("cannot renew the claims on %d callback(s): %s", len(tokens), e)
             return
         with self._lock:
