@@ -5,13 +5,19 @@ Judge0 delivers synchronously at the end of the worker job, so a slow endpoint s
 worker. Here the job hands the token to a :class:`CallbackSender`, a small thread pool inside
 the worker process (``CALLBACKS_THREADS``), and goes on judging; the outcome of the last
 attempt is stored in ``callback_status`` / ``callback_attempts``. On a graceful shutdown the
-worker waits for the deliveries it has queued. A worker that is killed leaves
-``callback_status = 'pending'`` behind; a live worker's reconciler re-sends those callbacks
-once ``CALLBACKS_RESEND_AFTER`` has passed (workers/reconciler.py).
+worker waits for the deliveries it has queued. While a callback waits in the pool or is being
+delivered, the worker keeps it claimed (judge/callback_claims.py); a worker that is killed
+leaves ``callback_status = 'pending'`` behind with a claim nobody renews, and once that claim
+has run out (and ``CALLBACKS_RESEND_AFTER`` has passed since the verdict) a live worker's
+reconciler re-sends it (workers/reconciler.py). A slow delivery by a live worker is never
+sent twice.
 
 Judge0's delivery rules are kept: at most ``CALLBACKS_MAX_TRIES`` attempts, back to back,
 retried only when an attempt raises (connection refused, DNS failure, timeout); any HTTP
 answer, 4xx and 5xx included, counts as delivered. Redirects are followed as HTTParty does.
+An attempt, its request and every redirect it follows, has one deadline
+(``ATTEMPT_TIMEOUTS`` × ``CALLBACKS_TIMEOUT``): a receiver that trickles bytes or answers
+redirect after slow redirect cannot hold a delivery thread longer than tries × deadline.
 
 Beyond Judge0:
 
@@ -34,7 +40,6 @@ import json
 import logging
 import socket
 import ssl
-import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,16 +47,24 @@ from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from judge import logs
+from judge.callback_claims import CallbackClaims, new_owner
+from judge.callback_transport import Attempt, PinnedHTTP, PinnedHTTPS
 from judge.config import Config
 from judge.contract.submission.fields import DEFAULT_FIELDS
 from judge.contract.submission.render import serialize
 from judge.metrics import CALLBACK_DELIVERIES, Recorder
+from judge.store.leases import Leases
 from judge.store.submissions import Storage
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Judge0-Signature-256"
 MAX_REDIRECTS = 5  # HTTParty's default limit
+# An attempt may take this many CALLBACKS_TIMEOUTs in all: a connect, a send and an answer that
+# each take almost the whole timeout (what one request may take in Judge0) still fit.
+ATTEMPT_TIMEOUTS = 3
+DEADLINE_RULE = f"{ATTEMPT_TIMEOUTS} × CALLBACKS_TIMEOUT, redirects included"
+DNS_THREADS = 4  # lookups in flight at once per worker process (see Deliverer._addresses)
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -127,41 +140,20 @@ def payload(row: Mapping[str, Any], languages: Any = None) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-class _PinnedHTTP(http.client.HTTPConnection):
-    """HTTP to a host name, connected to an address chosen (and checked) beforehand."""
-
-    def __init__(self, host: str, port: int, address: str, timeout: float):
-        super().__init__(host, port, timeout=timeout)
-        self.address = address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
-
-
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    """HTTPS with the same pinning; the certificate is checked against the host name."""
-
-    def __init__(self, host: str, port: int, address: str, timeout: float,
-                 context: ssl.SSLContext):
-        super().__init__(host, port, timeout=timeout, context=context)
-        self.address = address
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
-
-
 class Deliverer:
-    """Sends one callback with Judge0's retry rules and our address policy."""
+    """Sends one callback with Judge0's retry rules, our address policy and our deadline."""
 
     def __init__(self, config: Config, resolver: _Resolver = resolve):
         self.tries = config.callbacks_max_tries
         self.timeout = config.callbacks_timeout
+        self.deadline = ATTEMPT_TIMEOUTS * config.callbacks_timeout
         self.secret = config.callback_signing_secret
         self.policy = AddressPolicy(config.callbacks_deny)
         self.user_agent = f"judge (Judge0 API {config.judge0_version})"
         self.resolver = resolver
         self.tls = ssl.create_default_context()
+        self.lookups = ThreadPoolExecutor(max_workers=DNS_THREADS,
+                                          thread_name_prefix="callback-dns")
 
     def deliver(self, url: str, body: bytes) -> Outcome:
         headers = {"Content-Type": "application/json", "User-Agent": self.user_agent}
@@ -171,23 +163,33 @@ class Deliverer:
         error = "CALLBACKS_MAX_TRIES is 0"
         while attempts < self.tries:
             attempts += 1
+            attempt = Attempt(self.deadline, DEADLINE_RULE)
             try:
-                code = self._request(url, body, headers)
+                with attempt:
+                    code = self._request(url, body, headers, attempt)
                 return Outcome(f"delivered: HTTP {code}", attempts)
             except CallbackRefused as e:  # retrying cannot help
                 return Outcome(f"refused: {e}", attempts if e.sent else attempts - 1)
             except (OSError, http.client.HTTPException, ValueError) as e:
-                error = f"{type(e).__name__}: {e}"
+                # whatever a socket cut by the deadline raised, say why it was cut
+                cause = attempt.overrun() if attempt.overdue() else e
+                error = f"{type(cause).__name__}: {cause}"
                 log.info("callback to %s, attempt %d of %d: %s", url, attempts, self.tries, error)
         return Outcome(f"failed: {error}", attempts)
 
-    def _request(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+    def close(self) -> None:
+        """Stop the lookup threads (a lookup still waiting on DNS ends on its own)."""
+        self.lookups.shutdown(wait=False, cancel_futures=True)
+
+    def _request(self, url: str, body: bytes, headers: dict[str, str], attempt: Attempt
+                 ) -> int:
         """One attempt, following redirects (303 and 301/302 turn the PUT into a GET without
-        a body, 307/308 keep it, as HTTParty does); the final HTTP status code."""
+        a body, 307/308 keep it, as HTTParty does); the final HTTP status code. Every hop's
+        target is resolved and checked against CALLBACKS_DENY like the first."""
         method, data = "PUT", body
         for hop in range(MAX_REDIRECTS + 1):
             try:
-                response = self._send(method, url, data, headers)
+                response = self._send(method, url, data, headers, attempt)
             except CallbackRefused as e:
                 e.sent = hop > 0
                 raise
@@ -199,25 +201,25 @@ class Deliverer:
                 method, data = "GET", None
         raise http.client.HTTPException(f"more than {MAX_REDIRECTS} redirects")
 
-    def _send(self, method: str, url: str, data: bytes | None,
-              headers: dict[str, str]) -> http.client.HTTPResponse:
-        conn = self._connection(url)
-        # The timeout bounds each socket operation; this bounds the whole request, so a
-        # receiver trickling bytes cannot hold a delivery thread for long.
-        watchdog = threading.Timer(3 * self.timeout, _abort, [conn])
-        watchdog.start()
+    def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str],
+              attempt: Attempt) -> http.client.HTTPResponse:
+        conn = self._connection(url, attempt)
         try:
+            conn.connect()
             target = urlsplit(url)
             path = (target.path or "/") + (f"?{target.query}" if target.query else "")
             conn.request(method, path, body=data, headers=headers)
             response = conn.getresponse()
             response.close()  # the status is all we need; never read an unbounded body
+            if attempt.expired:  # http.client takes the cut for the end of the headers
+                raise attempt.overrun()
             return response
         finally:
-            watchdog.cancel()
+            attempt.unwatch()
             conn.close()
 
-    def _connection(self, url: str) -> http.client.HTTPConnection:
+    def _connection(self, url: str, attempt: Attempt) -> http.client.HTTPConnection:
+        """A connection to a checked address of the URL's host, not yet connected."""
         try:
             target = urlsplit(url)
             port = target.port
@@ -226,61 +228,91 @@ class Deliverer:
         if target.scheme not in ("http", "https") or not target.hostname:
             raise CallbackRefused(f"not an http(s) URL: {url[:200]!r}")
         port = port or (443 if target.scheme == "https" else 80)
-        addresses = self.resolver(target.hostname, port)
+        addresses = self._addresses(target.hostname, port, attempt)
         for address in addresses:
             reason = self.policy.refusal(address)
             if reason:
                 raise CallbackRefused(f"{target.hostname} resolves to {reason}")
+        timeout = min(self.timeout, attempt.left())
         if target.scheme == "https":
-            return _PinnedHTTPS(target.hostname, port, str(addresses[0]), self.timeout,
-                                self.tls)
-        return _PinnedHTTP(target.hostname, port, str(addresses[0]), self.timeout)
+            return PinnedHTTPS(target.hostname, port, str(addresses[0]), timeout, attempt,
+                               self.tls)
+        return PinnedHTTP(target.hostname, port, str(addresses[0]), timeout, attempt)
 
-
-def _abort(conn: http.client.HTTPConnection) -> None:
-    sock = conn.sock
-    if sock is not None:
+    def _addresses(self, host: str, port: int, attempt: Attempt) -> list[_IPAddress]:
+        """Every address of ``host``, looked up once. The lookup runs on a thread of its own
+        because the system resolver knows no deadline, and the receiver's own DNS server may
+        be as slow as it likes: at the deadline the attempt fails without waiting for it."""
         try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
+            return [ipaddress.ip_address(host)]  # a literal: nothing to look up
+        except ValueError:
             pass
+        lookup = self.lookups.submit(self.resolver, host, port)
+        try:
+            return lookup.result(timeout=attempt.left())
+        except TimeoutError:
+            lookup.cancel()
+            raise attempt.overrun() from None
 
 
 class CallbackSender:
     """The worker's delivery pool: ``submit`` returns at once, a pool thread delivers.
 
     It has its own database connections (none while idle), so that deliveries still queued
-    when the worker stops taking jobs can finish after the worker closed its own.
+    when the worker stops taking jobs can finish after the worker closed its own. Each
+    callback it holds, queued or being delivered, stays claimed in the database under
+    ``owner`` (judge/callback_claims.py), so the reconciler re-sends it only if this process
+    dies.
     """
 
-    def __init__(self, config: Config, languages: Any = None, metrics: Recorder | None = None):
+    def __init__(self, config: Config, languages: Any = None, metrics: Recorder | None = None,
+                 owner: str | None = None):
         threads = max(config.callbacks_threads, 1)
         self.deliverer = Deliverer(config)  # checks CALLBACKS_DENY before any job runs
         self.languages = languages
         self.metrics = metrics  # counts deliveries by outcome (judge/metrics.py)
-        self.storage = Storage(config.database_url, min_size=0, max_size=threads,
-                               timeout=config.database_timeout)
+        self.storage = Storage(config.database_url, min_size=0, max_size=threads + 1,
+                               timeout=config.database_timeout)  # + 1: the claims' renewals
+        self.claims = CallbackClaims(Leases(self.storage, config.lease_seconds),
+                                     owner or new_owner(config.hostname))
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="callback")
 
     def submit(self, token: str, url: str) -> None:
+        """Queue the delivery of `token`'s pending callback (just judged, or handed over by the
+        reconciler); with CALLBACKS_MAX_TRIES=0 there is nothing to send."""
+        if self.deliverer.tries < 1:
+            return
+        self.claims.hold(token)
         self.pool.submit(self._deliver, token, url)
 
     def _deliver(self, token: str, url: str) -> None:
         with logs.bind(token=token):
             try:
+                if not self.claims.take(token):
+                    log.info("callback for %s is settled, gone or another worker's; skipped",
+                             token)
+                    return
                 row = self.storage.get_submission(token)
                 if row is None:  # deleted in the meantime: nothing to report
                     return
                 outcome = self.deliverer.deliver(url, payload(row, self.languages))
-                self.storage.record_callback(token, outcome.status[:1000], outcome.attempts)
+                self.claims.release(token)
+                if not self.claims.settle(token, outcome.status[:1000], outcome.attempts):
+                    log.warning("callback for %s: %s, not stored: another worker took it over "
+                                "after this one's claim ran out", token, outcome.status)
+                    return
                 log.info("callback for %s: %s after %d attempt(s)", token, outcome.status,
                          outcome.attempts)
                 if self.metrics is not None:  # delivered, failed or refused
                     self.metrics.increment(CALLBACK_DELIVERIES, outcome.status.split(":")[0])
             except Exception:  # a failed delivery must never take the pool thread down
                 log.exception("callback for %s could not be processed", token)
+            finally:
+                self.claims.release(token)
 
     def close(self) -> None:
-        """Deliver what was queued, then stop."""
+        """Deliver what was queued (its claims renewed meanwhile), then stop."""
         self.pool.shutdown(wait=True)
+        self.claims.close()
+        self.deliverer.close()
         self.storage.close()

@@ -250,7 +250,8 @@ class Config:
     lease_seconds: float = _float("LEASE_SECONDS", 30.0)
     reconcile_interval: float = _float("RECONCILE_INTERVAL", 10.0)
     reconcile_queued_after: float = _float("RECONCILE_QUEUED_AFTER", 15.0)
-    # A callback still pending this long after its verdict lost its worker: send it again.
+    # A pending callback whose owner stopped renewing its claim (LEASE_SECONDS) lost its
+    # worker: send it again, though never sooner than this long after its verdict.
     callbacks_resend_after: float = _float("CALLBACKS_RESEND_AFTER", 120.0)
     # `fields=*` returns the 35 attributes of the released Judge0 1.13.1, which the official
     # SDKs expect (they set every key they receive on a model without the other five);
@@ -260,7 +261,8 @@ class Config:
     # Callbacks (judge/callbacks.py): when CALLBACK_SIGNING_SECRET is set, every callback
     # carries `X-Judge0-Signature-256: sha256=<hex HMAC-SHA256 of the body>`. CALLBACKS_DENY
     # lists the address classes (link-local, loopback, private) or CIDR networks a callback
-    # may not reach, checked on the resolved address; set it empty to allow everything.
+    # may not reach, checked on the resolved address of the URL and of every redirect; set it
+    # empty to allow everything. An attempt, redirects included, has 3 × CALLBACKS_TIMEOUT.
     # CALLBACKS_THREADS deliveries run at once per worker, beside the judging.
     callback_signing_secret: str | None = _text("CALLBACK_SIGNING_SECRET", None, secret=True)
     callbacks_deny: tuple[str, ...] = _var("CALLBACKS_DENY", _parse_list, ("link-local",))

@@ -8,8 +8,10 @@ Every worker process runs one in a daemon thread. Each pass, under a fleet-wide 
   died) go back In Queue and are queued again;
 - In Queue submissions older than RECONCILE_QUEUED_AFTER that are not in the Redis queue (the
   API could not reach Redis, a queue message was lost, Redis restarted empty) are queued;
-- callbacks still `pending` CALLBACKS_RESEND_AFTER seconds after their submission finished
-  (the worker that was to deliver them died) are delivered by this worker's pool.
+- pending callbacks whose owner's claim ran out (the worker that was to deliver them died;
+  a live one renews its claims while they wait in its pool or are being delivered, however
+  slow the receiver), at least CALLBACKS_RESEND_AFTER seconds after their verdict, are
+  handed to this worker's pool, which claims them in turn (judge/store/leases.py).
 
 After the pass, with SUBMISSION_RETENTION set, old finished submissions are purged in bounded
 batches under a lock of their own (judge/store/retention.py).
@@ -41,7 +43,7 @@ class Reconciler:
         self.queue = queue
         self.interval = interval
         self.queued_after = queued_after
-        self.resend = resend  # hands a (token, url) to this worker's callback pool
+        self.resend = resend  # hands a (token, url) to this worker's callback pool, which claims it
         self.callbacks_after = callbacks_after
         self.retention = retention
         self._stop = threading.Event()

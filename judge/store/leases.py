@@ -1,16 +1,23 @@
 """Who is judging what, until when: the lease that lets a dead worker's submission be judged
-again, and the queries the reconciler uses to find submissions that would otherwise be stuck.
+again, the claim that lets a dead worker's callback be sent again, and the queries the
+reconciler uses to find submissions and callbacks that would otherwise be stuck.
 
 A worker claims a submission by moving it to Processing with `lease_until = now() + lease`,
 renews the lease while it judges, and the final write ends it. Every step is one conditional
 UPDATE, so the claims of two workers that received the same token cannot both succeed while
 the first one is alive, and the first final write wins (judge/store/submissions.py).
+
+Callbacks work the same way, with the same lease length: the final write leaves the callback
+`pending` and unowned; the worker process delivering it claims it (`callback_owner`,
+`callback_lease_until`) and renews the claim while the delivery waits in its pool or is under
+way; storing the outcome ends it. Only a pending callback whose claim ran out is re-sent, so a
+live worker's slow delivery is never doubled by the reconciler.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from psycopg import sql
@@ -20,6 +27,9 @@ from judge.contract.submission.fields import parse_token
 from judge.store.submissions import IN_QUEUE, PROCESSING, SELECT_LIST, Storage
 
 RECONCILE_LOCK_KEY = 0x4A554447_45303032  # one reconciliation pass at a time, fleet-wide
+RESENT = "pending: re-sent"  # a dead worker's callback, handed to a live worker
+# A callback waiting for its delivery; the same text as the index's (migration 0003).
+_PENDING_CALLBACK = sql.SQL("callback_status IN ('pending', 'pending: re-sent')")
 
 
 class Leases:
@@ -77,17 +87,46 @@ class Leases:
             "ORDER BY id LIMIT %s", [IN_QUEUE, seconds, limit])
         return [row["token"] for row in rows]
 
+    def hold_callbacks(self, tokens: Collection[str], owner: str) -> set[str]:
+        """Claim for `owner`, or renew its claim on, the pending callbacks of `tokens` that
+        nobody else holds; the tokens it now holds. A pending callback has no owner only
+        just after its verdict was stored or after the reconciler handed it over, so an owner
+        loses one only by letting its claim run out until the reconciler gives it away."""
+        keys = [key for key in map(parse_token, tokens) if key is not None]
+        if not keys:
+            return set()
+        rows = self._all(sql.SQL(
+            "UPDATE submissions SET callback_owner = %s, "
+            "callback_lease_until = now() + make_interval(secs => %s) "
+            "WHERE token = ANY(%s) AND {} AND (callback_owner IS NULL OR callback_owner = %s) "
+            "RETURNING token").format(_PENDING_CALLBACK), [owner, self.seconds, keys, owner])
+        return {str(row["token"]) for row in rows}
+
+    def settle_callback(self, token: str, owner: str, status: str, attempts: int) -> bool:
+        """Store how `owner`'s delivery went (the outcome of its last attempt and how many it
+        made) and end its claim; False, storing nothing, if the callback is not its own."""
+        row = self._one(sql.SQL(
+            "UPDATE submissions SET callback_status = %s, callback_attempts = %s, "
+            "callback_lease_until = NULL WHERE token = %s AND callback_owner = %s AND {} "
+            "RETURNING 1 AS ok").format(_PENDING_CALLBACK),
+            [status, attempts, parse_token(token), owner])
+        return row is not None
+
     def orphaned_callbacks(self, seconds: float, limit: int = 100) -> list[tuple[str, str]]:
-        """Finished submissions whose callback has been `pending` for more than `seconds`
-        (the worker that was to deliver it died): marked as being re-sent, returned as
-        (token, callback_url). The delivery records its own outcome afterwards."""
-        rows = self._all(
-            "UPDATE submissions SET callback_status = 'pending: re-sent' WHERE id IN "
-            "(SELECT id FROM submissions WHERE callback_status = 'pending' AND "
-            "finished_at < now() - make_interval(secs => %s) AND status_id <> ALL(%s) "
-            "LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING token, callback_url",
-            [seconds, [IN_QUEUE, PROCESSING], limit])
-        return [(row["token"], row["callback_url"]) for row in rows]
+        """Pending callbacks whose owner's claim ran out (its worker died, or never claimed
+        it), of submissions finished more than `seconds` ago; returned as (token,
+        callback_url) and marked as re-sent, unowned but reserved for one lease, so that the
+        live worker they are handed to claims them before any other pass can take them."""
+        rows = self._all(sql.SQL(
+            "UPDATE submissions SET callback_status = %s, callback_owner = NULL, "
+            "callback_lease_until = now() + make_interval(secs => %s) WHERE id IN "
+            "(SELECT id FROM submissions WHERE {} AND "
+            "finished_at < now() - make_interval(secs => %s) AND "
+            "(callback_lease_until IS NULL OR callback_lease_until < now()) AND "
+            "status_id <> ALL(%s) LIMIT %s FOR UPDATE SKIP LOCKED) "
+            "RETURNING token, callback_url").format(_PENDING_CALLBACK),
+            [RESENT, self.seconds, seconds, [IN_QUEUE, PROCESSING], limit])
+        return [(str(row["token"]), row["callback_url"]) for row in rows]
 
     @contextlib.contextmanager
     def exclusive_pass(self) -> Iterator[bool]:
