@@ -34,6 +34,9 @@ from judge.config import Config
 from .access import Networks
 
 BODY_CHECK_SECONDS = 1.0
+# After a refusal the connection lingers, reading and dropping what the client still sends:
+# closing on unread bytes would reset the connection and lose the answer on the way.
+LINGER_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: Any) -> None:  # noqa: ANN401 - asyncio's transport
         super().connection_made(transport)
+        self._refused = False
         self._timer: Any = None
         self._body_started: float | None = None
         self._body_bytes = 0
@@ -113,6 +117,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # lingering: the rest of a refused request is dropped
         super().data_received(data)
         if self._body_started is not None and self._timer is None \
                 and not self.transport.is_closing():
@@ -169,8 +175,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # -- helpers ----------------------------------------------------------------------------
 
     def _refuse(self, status: int, message: str) -> None:
+        self._refused = True
+        self._disarm()
         self.transport.write(refusal(status, message))
-        self.transport.close()
+        try:
+            self.transport.write_eof()  # the client reads the answer, then its end
+        except (NotImplementedError, RuntimeError, OSError):
+            self.transport.close()
+            return
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def _arm(self, seconds: float, callback: Callable[[], None]) -> None:
         self._disarm()

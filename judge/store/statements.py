@@ -132,11 +132,3 @@ def finish(token: str, values: Mapping[str, Any]) -> Statement | None:
     now_columns = tuple(name for name in ("updated_at", "finished_at") if name not in values)
     params = [values[name] for name in names] + [key, list(UNFINISHED_STATUSES)]
     return Statement(_finish_query(names, now_columns), params)
-
-
-def record_callback(token: str, status: str, attempts: int) -> Statement | None:
-    key = parse_token(token)
-    if key is None:
-        return None
-    return Statement("UPDATE submissions SET callback_status = %s, callback_attempts = %s "
-                     "WHERE token = %s", [status, attempts, key])

@@ -254,11 +254,6 @@ class Storage:
         """
         return self._fetchone(statements.finish(token, values)) is not None
 
-    def record_callback(self, token: str, status: str, attempts: int) -> None:
-        """Store how the submission's callback went (judge/callbacks.py): the outcome of the
-        last attempt and the number of attempts."""
-        self._execute(statements.record_callback(token, status, attempts))
-
     def count_pending(self) -> int:
         """Submissions In Queue, waiting for a worker (the ones being judged are not counted,
         as in Judge0's queue-size check)."""

@@ -76,14 +76,14 @@ def _wait_http(url: str, procs: list[subprocess.Popen], timeout: float = START_T
 
 
 def start_engine(database_url: str, redis_url: str, extra_env: dict[str, str] | None = None,
-                 workers: int = 2) -> tuple[Engine, list[subprocess.Popen]]:
+                 workers: int = 2, api_processes: int = 2) -> tuple[Engine, list[subprocess.Popen]]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
            "SANDBOX_BOXES_DIR": BOXES, "SANDBOX_FIRST_UID": FIRST_UID, "PORT": str(port),
            "ALLOW_ENABLE_NETWORK": "true",  # the network tests need it; off by default
            "ACCESS_LOG": "false",
            **(extra_env or {})}
-    api = subprocess.Popen(api_command(Config(), bind=f"127.0.0.1:{port}", processes=2,
+    api = subprocess.Popen(api_command(Config(), bind=f"127.0.0.1:{port}", processes=api_processes,
                                        log_level="warning"), cwd=ROOT, env=env)
     procs = [api] + [subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env)
                      for _ in range(workers)]
@@ -153,7 +153,7 @@ def isolated_database(database_url: str, schema: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def running_engine(database_url: str, redis_db: int, env: dict[str, str], workers: int,
-                   schema: str | None = None) -> Iterator[Engine]:
+                   schema: str | None = None, api_processes: int = 2) -> Iterator[Engine]:
     """An engine with `env` on its own Redis database (and, with `schema`, its own tables),
     stopped and cleaned up afterwards."""
     redis_url = f"redis://127.0.0.1:6379/{redis_db}"
@@ -162,7 +162,8 @@ def running_engine(database_url: str, redis_db: int, env: dict[str, str], worker
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(isolated_database(database_url, schema)) if schema \
             else database_url
-        engine, procs = start_engine(url, redis_url, env, workers=workers)
+        engine, procs = start_engine(url, redis_url, env, workers=workers,
+                                     api_processes=api_processes)
         engine.database_url = url
         stack.callback(flush.close)
         stack.callback(flush.flushdb)
