@@ -90,18 +90,83 @@ export async function submit(auth, submission) {
 
 export async function fetchSubmission(auth, token) {
   const path = `/submissions/${encodeURIComponent(token)}?base64_encoded=true&fields=*`;
-  const data = await call(auth, "GET", path);
-  for (const key of TEXT_FIELDS) data[key] = decode(data[key]);
-  return data;
+  return decoded(await call(auth, "GET", path));
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+function decoded(data) {
+  for (const key of TEXT_FIELDS) if (key in data) data[key] = decode(data[key]);
+  return data;
+}
+
 /**
- * Poll until the submission's status is final (id > 2). `onUpdate` sees every answer;
- * `isCurrent()` going false (a newer run started) stops the loop.
+ * The submission's live events (GET /submissions/:token/events, Server-Sent Events) read
+ * through fetch, which can send the auth headers an EventSource cannot. `onUpdate` sees the
+ * status as it changes, then the whole submission; returns it once final. Reconnects after
+ * the last event id it saw if the stream breaks; polls if events cannot be had at all.
  */
 export async function waitFor(auth, token, onUpdate, isCurrent) {
+  let lastId = null;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const path = `/submissions/${encodeURIComponent(token)}/events?base64_encoded=true&fields=*`;
+    const extra = lastId ? { "Last-Event-ID": lastId } : {};
+    let resp;
+    try {
+      resp = await fetch(path, { headers: headers(auth, { ...extra, Accept: "text/event-stream" }),
+                                 cache: "no-store" });
+    } catch {
+      await sleep(500);
+      continue;
+    }
+    if (resp.status === 204) break; // the final event was seen: read the submission
+    if (!resp.ok || !resp.body) {
+      if (resp.status === 401 || resp.status === 403) throw new ApiError(resp.status, null);
+      return poll(auth, token, onUpdate, isCurrent);
+    }
+    const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (!isCurrent()) {
+        reader.cancel();
+        return null;
+      }
+      if (done) break;
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const event = parseEvent(buffer.slice(0, end));
+        buffer = buffer.slice(end + 2);
+        if (!event.data) continue; // a keep-alive comment
+        if (event.id) lastId = event.id;
+        const data = JSON.parse(event.data);
+        if (event.event === "final") {
+          if (data.error) return poll(auth, token, onUpdate, isCurrent);
+          onUpdate(decoded(data));
+          return data;
+        }
+        if (data.status) onUpdate({ token, status: data.status });
+      }
+    }
+  }
+  return poll(auth, token, onUpdate, isCurrent);
+}
+
+function parseEvent(block) {
+  const event = {};
+  for (const line of block.split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue; // a comment, or nothing
+    const value = line.slice(colon + 1).replace(/^ /, "");
+    const name = line.slice(0, colon);
+    event[name] = name === "data" && event.data ? `${event.data}\n${value}` : value;
+  }
+  return event;
+}
+
+/** Polling, for a server without live events: until the status is final (id > 2). */
+async function poll(auth, token, onUpdate, isCurrent) {
   let delay = 100;
   for (;;) {
     const data = await fetchSubmission(auth, token);

@@ -1,5 +1,5 @@
-// The page: languages from GET /languages, a run is POST /submissions then polling
-// GET /submissions/{token} until the status is final; `#token=...` reopens a submission.
+// The page: languages from GET /languages, a run is POST /submissions then its live events
+// (GET /submissions/{token}/events) until the final one; `#token=...` reopens a submission.
 import { fetchSubmission, getConfig, getLanguages, loadAuth, saveAuth, submit, waitFor }
   from "./api.js";
 import { createEditor } from "./editor.js";

@@ -8,6 +8,7 @@ not a skip: `make test` installs it (deps/debian-core.txt), so CI cannot pass wi
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import re
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import falcon
+import falcon.asgi
 import falcon.testing
 import pytest
 import requests
@@ -105,6 +107,20 @@ def test_python_reading_stdin_is_accepted_with_its_output_and_a_token_link(engin
 
 
 @pytest.mark.slow
+def test_a_run_follows_the_live_events_instead_of_polling(engine, page):
+    requests_made: list[str] = []
+    page.on("request", lambda request: requests_made.append(urlsplit(request.url).path))
+    open_playground(page, engine.url)
+    pick(page, "Python (3")
+    write(page, "import time\ntime.sleep(1)\nprint('done')\n")
+    page.locator("#run").click()
+    expect_verdict(page, "Accepted", "ok")
+    assert output(page, "stdout") == "done\n"
+    token = page.locator("#token").inner_text()
+    assert requests_made.count(f"/submissions/{token}/events") == 1
+    assert f"/submissions/{token}" not in requests_made  # never polled
+
+
 def test_each_core_languages_starter_program_greets_its_stdin(engine, page):
     """The toolchains `make test` installs; switching language replaces an untouched starter."""
     open_playground(page, engine.url)
@@ -274,11 +290,23 @@ def test_browsers_get_the_page_and_other_clients_judge0s_empty_home(engine):
     assert (probe.status_code, probe.content) == (200, b"")
 
 
-def _home(environ: dict[str, str], bundle: Path = playground.BUNDLE) -> falcon.testing.TestClient:
+class _ThreadedClient:
+    """falcon's test client for the ASGI app, each request on a thread of its own: the
+    browser tests' Playwright keeps an event loop running on this one."""
+
+    def __init__(self, app: falcon.asgi.App):
+        self.client = falcon.testing.TestClient(app)
+
+    def simulate_get(self, path: str, **kwargs) -> falcon.testing.Result:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(self.client.simulate_get, path, **kwargs).result()
+
+
+def _home(environ: dict[str, str], bundle: Path = playground.BUNDLE) -> _ThreadedClient:
     config = Config.load(environ=environ)
-    app = falcon.App()
+    app = falcon.asgi.App()
     app.add_route("/", playground.Home(config, docs.Home(config, docs.Docs(config)), bundle))
-    return falcon.testing.TestClient(app)
+    return _ThreadedClient(app)
 
 
 def test_disabled_the_home_page_is_judge0s_even_for_a_browser():
