@@ -19,24 +19,27 @@ from judge.language_reports import LanguageReports
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def start_engine(workers: int, extra_env: dict[str, str] | None = None
                  ) -> tuple[str, list[subprocess.Popen]]:
     """API and `workers` workers on a free port; REDIS_URL defaults to Redis database 11."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "MAX_QUEUE_SIZE": "100000", **(extra_env or {})}
+    port = free_port()
+    env = {**os.environ, "MAX_QUEUE_SIZE": "100000", "ACCESS_LOG": "false", **(extra_env or {})}
     env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/11")
     env.setdefault("SANDBOX_BOXES_DIR", "/var/lib/judge/bench-boxes")
     env.setdefault("SANDBOX_FIRST_UID", "64000")  # never the uids of a live engine on this host
     config = Config.load(env)
-    procs = [subprocess.Popen(api_command(config, f"127.0.0.1:{port}") + ["--log-level", "warning",
-                                                                           "--access-logfile", "/dev/null"],
+    procs = [subprocess.Popen(api_command(config, f"127.0.0.1:{port}", log_level="warning"),
                               cwd=ROOT, env=env)]
     procs += [subprocess.Popen(worker_command(), cwd=ROOT, env=env) for _ in range(workers)]
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(lambda: _answers(url), "the API to answer")
+        wait_for_answer(url)
         # A worker's start-up self-test runs every installed language in a child process: a
         # benchmark started meanwhile would share the CPUs with it.
         reports = LanguageReports(redis.Redis.from_url(config.redis_url), config.judge0_version)
@@ -46,6 +49,10 @@ def start_engine(workers: int, extra_env: dict[str, str] | None = None
         stop_engine(procs)
         raise
     return url, procs
+
+
+def wait_for_answer(url: str) -> None:
+    _wait_for(lambda: _answers(url), f"{url} to answer")
 
 
 def _answers(url: str) -> bool:
