@@ -16,8 +16,34 @@ from typing import Any
 import redis
 
 from judge.context import ApiContext
+from judge.contract.submission import problem, rules
 
 log = logging.getLogger(__name__)
+
+
+async def parse_submission(ctx: ApiContext, body: Mapping[str, Any], base64: bool
+                           ) -> tuple[dict[str, Any] | None, rules.Errors]:
+    """A create request's attributes, or its 422 errors: Judge0's rules, and for a
+    submission of a problem (beyond Judge0) the problem's (judge/contract/submission/
+    problem.py), against its current version."""
+    slug, run_all, errors = problem.parameters(body)
+    config, version_id = ctx.config, None
+    if slug is not None:
+        current = await ctx.problems.current(slug)
+        if current is None:
+            errors["problem"] = [f"problem {slug} doesn't exist"]
+        else:
+            version_id, limits = current
+            config = problem.with_problem_limits(config, limits)
+    attrs, judge0_errors = rules.parse_create(body, base64, config, ctx.languages)
+    errors = {**judge0_errors, **errors}
+    if slug is not None:
+        errors.update(problem.case_input_errors(body))
+    if errors:
+        return None, errors
+    if slug is not None:
+        attrs.update(problem=slug, problem_version_id=version_id, run_all_test_cases=run_all)
+    return attrs, {}
 
 
 def new_token() -> str:

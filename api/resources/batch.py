@@ -15,8 +15,8 @@ import falcon
 import falcon.asgi
 
 from judge.contract.submission import fields as attributes
-from judge.contract.submission import render, rules
-from judge.intake import accept, accept_waiting, queue_is_full
+from judge.contract.submission import render
+from judge.intake import accept, accept_waiting, parse_submission, queue_is_full
 
 from .. import params
 from ..errors import error_response, set_json
@@ -50,8 +50,8 @@ class Batch(Base):
         if wait and fields is None:
             return None
         base64 = attributes.effective_base64(p.get("base64_encoded"), self.config)
-        parsed = [rules.parse_create(item if isinstance(item, dict) else {}, base64,
-                                     self.config, self.ctx.languages)
+        parsed = [await parse_submission(self.ctx, item if isinstance(item, dict) else {},
+                                         base64)
                   for item in items]  # each item is validated and stored on its own
         valid = [attrs for attrs, errors in parsed if not errors]
         if wait:

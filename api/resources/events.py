@@ -42,8 +42,10 @@ PING_SECONDS = 15.0  # a comment (SSE) or a ping (WebSocket) keeps proxies from 
 class _Live(Base):
     def _wanted(self, resp: falcon.asgi.Response | None, q: dict[str, str]
                 ) -> tuple[list[str], bool] | None:
+        """The final event's `fields` and `base64_encoded`; None after answering 400 (or, for
+        a WebSocket, with no `resp` to answer on, for the caller to refuse)."""
         fields = self._fields(resp, q.get("fields")) if resp is not None else \
-            attributes.parse_fields(q.get("fields"))
+            attributes.select_fields(q.get("fields"), self.config.master_star_fields)
         if fields is None or isinstance(fields, str):
             return None
         return fields, attributes.effective_base64(q.get("base64_encoded"), self.config)

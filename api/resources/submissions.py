@@ -13,9 +13,9 @@ import falcon.asgi
 from judge.context import ApiContext
 from judge.contract.statuses import Status
 from judge.contract.submission import fields as attributes
-from judge.contract.submission import render, rules
+from judge.contract.submission import render
 from judge.contract.wire import ruby_to_i
-from judge.intake import accept, accept_waiting, queue_is_full
+from judge.intake import accept, accept_waiting, parse_submission, queue_is_full
 
 from .. import params
 from ..errors import error_response, set_json
@@ -32,18 +32,13 @@ class Base:
         self.config = context.config
 
     def _fields(self, resp: falcon.asgi.Response, raw: Any) -> list[str] | None:
-        """Parsed `fields`, or None after answering 400 `invalid fields: [...]`. `*` means
-        the released 1.13.1's attributes unless MASTER_STAR_FIELDS=true (judge/config.py)."""
-        raw = raw if isinstance(raw, str) else None
-        parsed = attributes.parse_fields(raw)
-        if isinstance(parsed, str):
-            error_response(resp, 400, parsed)
+        """Parsed `fields` (judge/contract/submission/fields.py: select_fields), or None after
+        answering 400 `invalid fields: [...]`."""
+        selected = attributes.select_fields(raw, self.config.master_star_fields)
+        if isinstance(selected, str):
+            error_response(resp, 400, selected)
             return None
-        names = (raw or "").split(",")
-        if "*" in names and not self.config.master_star_fields:
-            parsed = [name for name in parsed
-                      if name not in attributes.MASTER_ONLY_ATTRIBUTES or name in names]
-        return parsed
+        return selected
 
     def _render_many(self, rows: Iterable[Mapping[str, Any] | None], fields: list[str],
                      base64: bool) -> list[dict[str, Any] | None] | None:
@@ -72,7 +67,7 @@ class Submissions(Base):
         if fields is None:
             return None
         base64 = attributes.effective_base64(p.get("base64_encoded"), self.config)
-        attrs, errors = rules.parse_create(p, base64, self.config, self.ctx.languages)
+        attrs, errors = await parse_submission(self.ctx, p, base64)
         if errors:
             return set_json(resp, 422, errors)
         if not wait:

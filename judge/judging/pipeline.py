@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from judge.config import Config
@@ -163,30 +165,37 @@ class Pipeline:
         return self.sandbox.run(RunSpec(("/bin/bash", script), self.compile_limits(language),
                                         stderr_to_stdout=True, mounts=language.mounts))
 
-    def _run_once(self, row: dict[str, Any], language: Language) -> RunOutcome:
+    def run_once(self, row: dict[str, Any], language: Language,
+                 stdin: bytes | Path | None = None, expected: bytes | None = None,
+                 check_output: bool = True) -> RunOutcome:
+        """One run of the compiled program in the box; `stdin` and `expected` replace the
+        submission's own (a problem's test case), `check_output=False` leaves the output to
+        a checker."""
         spec = RunSpec(("/bin/bash", self._run_command(row, language)),
-                       self.run_limits(row, language), stdin=row.get("stdin") or b"",
+                       self.run_limits(row, language),
+                       stdin=(row.get("stdin") or b"") if stdin is None else stdin,
                        stderr_to_stdout=bool(row["redirect_stderr_to_stdout"]),
                        network=bool(row.get("enable_network")), mounts=language.mounts)
         result = self.sandbox.run(spec)
-        return judge_run(result, row.get("expected_output"))
+        if not check_output:
+            return judge_run(result, None)
+        return judge_run(result, row.get("expected_output") if stdin is None else expected)
 
     # -- the whole submission --------------------------------------------------------------
 
-    def judge(self, row: dict[str, Any], language: Language,
-              compiled_hook: Callable[[bool], None] | None = None) -> dict[str, Any]:
-        """Judge a submission row; returns the columns to store with its final status.
-        `compile_seconds` is then the wall time of its compilation (None: nothing compiled
-        here: an interpreted language, or the compile cache had it). `compiled_hook(cached)`
-        is called once a compiled language's program is compiled, before it runs (the
-        `compiled` live event)."""
+    def compile(self, row: dict[str, Any], language: Language) -> Compiled:
+        """The box ready to run the submission's program (compiled once, through the compile
+        cache), or the final values of a submission that ends here (a compilation error, a
+        failure of the sandbox). Sets `compile_seconds` (None: nothing compiled here: an
+        interpreted language, or the compile cache had it)."""
         self.compile_seconds = None
         with self._compile_flight(row, language) as flight:
             compiled = flight.restore(self.sandbox.box)  # a hit: the box as compiling left it
             if compiled is None:
                 failed = self._prepare_box(row, language)
                 if failed is not None:
-                    return internal_error(failed.message or "extracting additional_files failed")
+                    return Compiled(None, None, internal_error(
+                        failed.message or "extracting additional_files failed"))
                 compiled = self._compile(row, language)
                 flight.publish(compiled, self.sandbox.box)
                 if compiled is not None:
@@ -194,21 +203,50 @@ class Pipeline:
         compile_output = compiled.stdout or None if compiled else None
         if compiled is not None and compiled.outcome is not Outcome.OK:
             if compiled.outcome is Outcome.INTERNAL_ERROR:
-                return internal_error(compiled.message or "compilation failed in the sandbox")
+                return Compiled(compiled, compile_output, internal_error(
+                    compiled.message or "compilation failed in the sandbox"))
             if compiled.outcome in (Outcome.TIME_LIMIT_CPU, Outcome.TIME_LIMIT_WALL):
                 compile_output = COMPILE_TIMEOUT_OUTPUT
-            return compilation_error(compile_output)
-        if compiled is not None and compiled_hook is not None:
+            return Compiled(compiled, compile_output, compilation_error(compile_output))
+        return Compiled(compiled, compile_output, None)
+
+    def judge(self, row: dict[str, Any], language: Language,
+              compiled_hook: Callable[[bool], None] | None = None) -> dict[str, Any]:
+        """Judge a submission row; returns the columns to store with its final status.
+        `compiled_hook(cached)` is called once a compiled language's program is compiled,
+        before it runs (the `compiled` live event)."""
+        compiled = self.compile(row, language)
+        if compiled.final is not None:
+            return compiled.final
+        if compiled.result is not None and compiled_hook is not None:
             compiled_hook(self.compile_seconds is None)
         runs = max(int(row["number_of_runs"]), 1)
-        box = self.sandbox.box
-        snapshot = box.snapshot(box.size_kb * 1024) if runs > 1 else None  # cannot be over
+        snapshot = self.snapshot() if runs > 1 else None
         outcomes: list[RunOutcome] = []
         for i in range(runs):
             if i:
-                box.reset()
-                box.restore(snapshot)
-            outcomes.append(self._run_once(row, language))
+                self.restore(snapshot)
+            outcomes.append(self.run_once(row, language))
             if outcomes[-1].status is not Status.ACCEPTED:
                 break
-        return final_values(outcomes, compile_output)
+        return final_values(outcomes, compiled.output)
+
+    def snapshot(self) -> object:
+        """What the box holds now (the compiled program), for `restore` before a next run."""
+        box = self.sandbox.box
+        return box.snapshot(box.size_kb * 1024)  # cannot be over
+
+    def restore(self, snapshot: object) -> None:
+        box = self.sandbox.box
+        box.reset()
+        box.restore(snapshot)
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """The compile step's result (None: nothing to compile), its output, and the final
+    values when the submission ends there."""
+
+    result: RunResult | None
+    output: bytes | None
+    final: dict[str, Any] | None

@@ -22,7 +22,7 @@ from judge.contract.submission.fields import STORED_ATTRIBUTES, parse_token
 # Every column of `submissions` but `id` (see judge/store/migrations/0001_submissions.sql): the
 # stored attributes of the submission resource, in Judge0's order, then the engine's own.
 INTERNAL_COLUMNS = ("callback_status", "callback_attempts", "lease_until", "worker_id",
-                    "callback_owner", "callback_lease_until")
+                    "callback_owner", "callback_lease_until", "problem_version_id")
 COLUMNS: tuple[str, ...] = (*STORED_ATTRIBUTES, *INTERNAL_COLUMNS)
 # Columns an update never changes: a submission keeps its token for life.
 _IMMUTABLE = frozenset({"token"})

@@ -9,8 +9,10 @@ from judge.contract.submission.fields import (
     ATTRIBUTES,
     DEFAULT_FIELDS,
     PERMITTED,
+    PROBLEM_ATTRIBUTES,
     effective_base64,
     parse_fields,
+    select_fields,
 )
 
 
@@ -41,9 +43,16 @@ class TestParseFields:
     def test_invalid_names_are_reported_even_with_a_star(self) -> None:
         assert parse_fields("*,bar") == "invalid fields: [bar]"
 
-    def test_star_selects_all_40_attributes_in_order(self) -> None:
-        assert parse_fields("*") == list(ATTRIBUTES)
-        assert parse_fields("stdout,*") == list(ATTRIBUTES)
+    def test_star_selects_all_40_attributes_in_order_then_the_problem_ones(self) -> None:
+        assert parse_fields("*") == list(ATTRIBUTES + PROBLEM_ATTRIBUTES)
+        assert parse_fields("stdout,*") == list(ATTRIBUTES + PROBLEM_ATTRIBUTES)
+
+    def test_star_marks_the_problem_attributes_as_shown_only_for_problem_submissions(self):
+        selected = select_fields("*", master_star=True)
+        assert selected.star and list(selected) == list(ATTRIBUTES + PROBLEM_ATTRIBUTES)
+        assert not select_fields("*,score", master_star=True).star  # named: always shown
+        released = select_fields("*", master_star=False)
+        assert "started_at" not in released and "score" in released
 
     def test_requested_fields_come_back_in_attribute_order_without_duplicates(self) -> None:
         assert parse_fields("status,token,stdout,token") == ["stdout", "token", "status"]

@@ -14,9 +14,10 @@ from typing import Any, Protocol
 from judge.contract.languages import Language
 from judge.contract.statuses import Status
 from judge.contract.submission.fields import (
-    ATTRIBUTES,
+    ALL_ATTRIBUTES,
     DECIMAL_ATTRIBUTES,
     DEFAULT_FIELDS,
+    PROBLEM_ATTRIBUTES,
     TEXT_ATTRIBUTES,
     TIMESTAMP_ATTRIBUTES,
 )
@@ -62,7 +63,10 @@ def serialize(row: Mapping[str, Any], fields: Iterable[str] | None = None, base6
     :class:`Utf8Error` in plain mode when a selected text attribute has a byte >= 0x80.
     """
     wanted = set(DEFAULT_FIELDS if fields is None else fields)
-    return {name: _render(name, row, base64, languages) for name in ATTRIBUTES if name in wanted}
+    if getattr(fields, "star", False) and row.get("problem") is None:
+        wanted.difference_update(PROBLEM_ATTRIBUTES)  # `*` on a Judge0 submission: Judge0's keys
+    return {name: _render(name, row, base64, languages) for name in ALL_ATTRIBUTES
+            if name in wanted}
 
 
 def _render(name: str, row: Mapping[str, Any], base64: bool,
