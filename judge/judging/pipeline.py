@@ -165,18 +165,23 @@ class Pipeline:
         return self.sandbox.run(RunSpec(("/bin/bash", script), self.compile_limits(language),
                                         stderr_to_stdout=True, mounts=language.mounts))
 
+    def run_spec(self, row: dict[str, Any], language: Language,
+                 stdin: bytes | Path | None = None) -> RunSpec:
+        """The run of the compiled program in the box; `stdin` replaces the submission's
+        own (a problem's test case)."""
+        return RunSpec(("/bin/bash", self._run_command(row, language)),
+                       self.run_limits(row, language),
+                       stdin=(row.get("stdin") or b"") if stdin is None else stdin,
+                       stderr_to_stdout=bool(row["redirect_stderr_to_stdout"]),
+                       network=bool(row.get("enable_network")), mounts=language.mounts)
+
     def run_once(self, row: dict[str, Any], language: Language,
                  stdin: bytes | Path | None = None, expected: bytes | None = None,
                  check_output: bool = True) -> RunOutcome:
         """One run of the compiled program in the box; `stdin` and `expected` replace the
         submission's own (a problem's test case), `check_output=False` leaves the output to
         a checker."""
-        spec = RunSpec(("/bin/bash", self._run_command(row, language)),
-                       self.run_limits(row, language),
-                       stdin=(row.get("stdin") or b"") if stdin is None else stdin,
-                       stderr_to_stdout=bool(row["redirect_stderr_to_stdout"]),
-                       network=bool(row.get("enable_network")), mounts=language.mounts)
-        result = self.sandbox.run(spec)
+        result = self.sandbox.run(self.run_spec(row, language, stdin))
         if not check_output:
             return judge_run(result, None)
         return judge_run(result, row.get("expected_output") if stdin is None else expected)

@@ -12,8 +12,8 @@ from typing import Any
 from judge.contract.statuses import Status, for_signal
 from judge.sandbox import Outcome, RunResult
 
-__all__ = ["RunOutcome", "compilation_error", "final_values", "internal_error", "judge_run", "normalize_output",
-           "outputs_match"]
+__all__ = ["RunOutcome", "compilation_error", "final_values", "internal_error", "judge_run",
+           "normalize_output", "outputs_match", "seconds"]
 
 MILLI = Decimal("0.001")
 
@@ -58,7 +58,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _seconds(value: float) -> Decimal:
+def seconds(value: float) -> Decimal:
     """Isolate reports times in milliseconds; so do we."""
     return Decimal(str(value)).quantize(MILLI, rounding=ROUND_HALF_UP)
 
@@ -88,7 +88,7 @@ def final_values(outcomes: list[RunOutcome], compile_output: bytes | None) -> di
     """Judge0's aggregation: mean time, truncated mean memory, everything else from the last
     executed run."""
     last = outcomes[-1]
-    times = [_seconds(o.result.cpu_time) for o in outcomes]
+    times = [seconds(o.result.cpu_time) for o in outcomes]
     memory = sum(o.result.memory_kb for o in outcomes) // len(outcomes)
     return {
         "status_id": last.status,
@@ -96,7 +96,7 @@ def final_values(outcomes: list[RunOutcome], compile_output: bytes | None) -> di
         "stdout": last.result.stdout or None,
         "stderr": last.result.stderr or None,
         "time": sum(times) / len(times),
-        "wall_time": _seconds(last.result.wall_time),
+        "wall_time": seconds(last.result.wall_time),
         "memory": memory,
         "exit_code": last.exit_code,
         "exit_signal": last.exit_signal,
