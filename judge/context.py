@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,13 +22,16 @@ from judge.config import Config
 from judge.contract.languages import LanguageCatalog
 from judge.event_hub import EventHub
 from judge.judging.compile_cache import CompileCache
-from judge.judging.pipeline import Pipeline
+from judge.judging.pipeline import Compiled, Pipeline
+from judge.judging.problems import ProblemJudge
 from judge.language_reports import LanguageReports
+from judge.problems.cache import TestDataCache
 from judge.queue import AsyncJobQueue, JobQueue
 from judge.sandbox import Sandbox, SandboxSettings, SandboxUnavailable, open_sandbox
 from judge.sandbox.host import in_container
 from judge.store.async_submissions import AsyncStorage
 from judge.store.leases import Leases
+from judge.store.problems import ProblemStore
 from judge.store.submissions import Storage
 
 if TYPE_CHECKING:
@@ -164,10 +166,15 @@ class ImagePipeline(Pipeline):
     """With the docker backend, each language's runs use its own image (`image:` in
     languages.yml, else DOCKER_DEFAULT_IMAGE)."""
 
-    def judge(self, row: dict[str, Any], language: Language,
-              compiled_hook: Callable[[bool], None] | None = None) -> dict[str, Any]:
+    def compile(self, row: dict[str, Any], language: Language) -> Compiled:
         self.sandbox.select_image(language.image)
-        return super().judge(row, language, compiled_hook)
+        return super().compile(row, language)
+
+
+def configured_pipeline(sandbox: Sandbox, config: Config, cache: CompileCache | None
+                        ) -> Pipeline:
+    return (ImagePipeline if config.sandbox_backend == "docker" else Pipeline)(
+        sandbox, config, cache)
 
 
 @dataclass
@@ -175,6 +182,8 @@ class WorkerContext(AppContext):
     sandbox: Sandbox
     pipeline: Pipeline
     leases: Leases
+    problems: ProblemJudge
+    helper: HelperPipeline
 
     @property
     def worker_id(self) -> str:
@@ -186,10 +195,37 @@ class WorkerContext(AppContext):
         sandbox = open_configured_sandbox(config)  # refuses to start without isolation
         base = AppContext.create(config, flush_commits=False)  # verdicts can be redone
         cache = CompileCache.from_config(base.queue.redis, config)
-        pipeline = (ImagePipeline if config.sandbox_backend == "docker" else Pipeline)
+        pipeline = configured_pipeline(sandbox, config, cache)
+        store = ProblemStore(base.storage)
+        helper = HelperPipeline(config, cache)
+        problems = ProblemJudge(
+            pipeline, helper.get, store,
+            TestDataCache(Path(config.sandbox_boxes_dir) / "test-data", store,
+                          config.test_data_cache_size * 1024),
+            base.languages, config)
         return cls(base.config, base.storage, base.queue, base.languages, sandbox,
-                   pipeline(sandbox, config, cache), Leases(base.storage, config.lease_seconds))
+                   pipeline, Leases(base.storage, config.lease_seconds), problems, helper)
 
     def close(self) -> None:
         super().close()
         self.sandbox.close()
+        self.helper.close()
+
+
+class HelperPipeline:
+    """A worker's second sandbox, for problems' checkers and interactors (another box and
+    uid than the contestants'), opened when first needed and kept for the worker's life."""
+
+    def __init__(self, config: Config, cache: CompileCache | None):
+        self.config, self.cache = config, cache
+        self._pipeline: Pipeline | None = None
+
+    def get(self) -> Pipeline:
+        if self._pipeline is None:
+            self._pipeline = configured_pipeline(open_configured_sandbox(self.config),
+                                                 self.config, self.cache)
+        return self._pipeline
+
+    def close(self) -> None:
+        if self._pipeline is not None:
+            self._pipeline.sandbox.close()

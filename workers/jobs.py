@@ -24,6 +24,7 @@ from judge import events, logs
 from judge.callbacks import CallbackSender
 from judge.config import Config
 from judge.context import WorkerContext
+from judge.contract.languages import Language
 from judge.judging.verdict import internal_error
 from judge.metrics import Recorder
 from judge.store.leases import Leases
@@ -74,8 +75,7 @@ class Judging:
                 language = ctx.languages.get(row["language_id"])
                 if language is None:
                     raise LookupError(f"language with id {row['language_id']} doesn't exist")
-                values = ctx.pipeline.judge(row, language, lambda cached: self._announce(
-                    token, events.COMPILED, {"cached": cached}))
+                values = self._judged(token, row, language)
         except Exception as e:  # noqa: BLE001 - every failure becomes status 13, never a stuck submission
             log.error("judging %s failed:\n%s", token, traceback.format_exc())
             values = internal_error(f"{type(e).__name__}: {e}")
@@ -94,6 +94,14 @@ class Judging:
         if callback_url:  # every final status, Internal Error included
             self.callbacks.submit(token, callback_url)
 
+
+    def _judged(self, token: str, row: dict, language: Language) -> dict:
+        """The verdict's columns: a Judge0 submission's, or a problem's case by case."""
+        if row.get("problem") is not None:
+            return self.ctx.problems.judge(
+                row, language, lambda kind, data: self._announce(token, kind, data))
+        return self.ctx.pipeline.judge(row, language, lambda cached: self._announce(
+            token, events.COMPILED, {"cached": cached}))
 
     def _announce(self, token: str, kind: str, data: dict) -> None:
         """A live event sent now; a queue outage costs the event, never the submission."""

@@ -29,7 +29,7 @@ from judge.judging.pipeline import Pipeline, RunOutcome
 from judge.judging.verdict import internal_error, judge_run, seconds
 from judge.problems.cache import TestDataCache
 from judge.problems.files import files_zip
-from judge.sandbox import Limits, Outcome, Sandbox
+from judge.sandbox import Limits, Outcome
 from judge.store.problems import Case, ProblemStore, ProblemVersion
 
 log = logging.getLogger(__name__)
@@ -74,10 +74,10 @@ class CaseResult:
 @dataclass
 class ProblemJudge:
     """Judges problem submissions in a worker: `pipeline` is its own sandbox's, `helper()`
-    opens (once) the second sandbox for checkers and interactors."""
+    the pipeline of its second sandbox, for checkers and interactors (opened once)."""
 
     pipeline: Pipeline
-    helper: Callable[[], Sandbox]
+    helper: Callable[[], Pipeline]
     store: ProblemStore
     cache: TestDataCache
     languages: LanguageCatalog
@@ -203,7 +203,7 @@ class ProblemJudge:
         if language is None or not language.available:
             raise JudgeProgramError(f"the {what}'s language {source['language_id']} is not "
                                     "available on this worker")
-        pipeline = Pipeline(self.helper(), self.config, self.pipeline.compile_cache)
+        pipeline = self.helper()
         files = {name: self.cache.path(digest).read_bytes()
                  for name, digest in version.files.items()}
         row = judge_program_row(self.config, source, files_zip(files))
