@@ -16,7 +16,8 @@
 #
 # Environment (defaults in brackets):
 #   VM_DIR [/var/tmp/judge-vm]   VM_SRC [this repository]
-#   VM_STEPS [info,judge-run,sandbox,e2e,nodelegate,up, and docker on trixie]  (also: custom,
+#   VM_STEPS [info,judge-run,sandbox,e2e,nodelegate,up, and docker on trixie]  (also:
+#                docker-backend: the docker step's backend tests without the compose stack; custom,
 #                                with VM_CUSTOM=file)
 #   IMAGE_CACHE [/var/cache/judge-images]  debootstrap tarballs (the docker step's base images)
 #   VM_MARKERS ["not cpu_tight"] pytest -m for tests/sandbox and the e2e files
@@ -99,7 +100,7 @@ shares=(-virtfs "local,path=$run,mount_tag=lab,security_model=none,id=lab")
 # The docker step imports base images from debootstrap tarballs (no Docker Hub): the engine
 # image's base (this suite's minbase) and the docker backend tests' image (bookworm with
 # python3, gcc and unzip, as `make podman` makes it).
-case ",$STEPS," in *,docker,*)
+case ",$STEPS," in *,docker,*|*,docker-backend,*)
     "$here/../scripts/rootfs-tarball.sh" "$SUITE" "$IMAGE_CACHE/debian-$SUITE-minbase.tar.gz"
     "$here/../scripts/rootfs-tarball.sh" bookworm "$IMAGE_CACHE/judge-test-base-bookworm.tar.gz" \
         python3,gcc,libc6-dev,unzip

@@ -166,7 +166,9 @@ class DockerSandbox:
                "JUDGE_MERGE": "1" if spec.stderr_to_stdout else "0"}
         host_config = self.api.create_host_config(
             read_only=True, network_mode=network,
-            tmpfs={"/box": f"size={s.box_size_kb}k,mode=1777",  # Podman 4.3: no nr_inodes
+            # exec: Docker mounts a tmpfs noexec unless told (Podman does not), and a compiled
+            # program runs from the box. Podman 4.3 knows no nr_inodes.
+            tmpfs={"/box": f"size={s.box_size_kb}k,mode=1777,exec",
                    "/tmp": f"size={s.tmp_kb}k,mode=1777",
                    "/judge": f"size={stdin_size // 1024 + 1024}k,mode=1777"},
             mem_limit=memory, memswap_limit=memory,
