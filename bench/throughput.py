@@ -2,7 +2,13 @@
 against bare runs of the same program on the same cores (one process per CPU at a time), in
 one run.
 
-    python bench/throughput.py [--count 400] [--rounds 5]
+    python bench/throughput.py [--count 400] [--rounds 5] [--program hello|compute]
+
+Two bare sides: the leanest runner this machine has (posix_spawn of the interpreter itself,
+its stdin a file, one per CPU in flight: what `xargs -P` does, without a shell), and the
+language's run command through bash from a thread pool (what the sandbox runs). The judged
+share is given against both; the lean one is the honest figure. `--program compute` runs a
+program that computes for about 100 ms instead of hello world.
 
 The engine runs one worker per CPU. Judged throughput counts from the first POST to the last
 submission's finished_at, so posting, queueing, judging and storing are all inside it. Bare
@@ -36,15 +42,44 @@ from bench.engine import api_workers, start_engine, stop_engine  # noqa: E402
 from judge.contract.languages import LanguageCatalog  # noqa: E402
 from judge.sandbox.bwrap import BASE_ENV  # noqa: E402
 
-SOURCE = 'print("hello, " + input())'
+PROGRAMS = {
+    "hello": 'print("hello, " + input())',
+    # about 100 ms of CPU on this machine, then the same greeting
+    "compute": 'n = 0\nfor i in range(2_500_000):\n    n += i & 7\nprint("hello, " + input())',
+}
 
 
-def bare(count: int, cpus: int) -> float:
+def lean(count: int, cpus: int, source: str) -> tuple[float, float]:
+    """Runs per second, and CPU seconds per run (rusage of the children), of the program
+    spawned directly with posix_spawn, `cpus` at a time, stdin from a file, stdout to
+    /dev/null: the least a runner can do for the same work."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script, stdin = Path(tmp, "script.py"), Path(tmp, "stdin")
+        script.write_text(source)
+        stdin.write_text("world")
+        argv = ["/usr/bin/python3", str(script)]
+        actions = [(os.POSIX_SPAWN_OPEN, 0, str(stdin), os.O_RDONLY, 0),
+                   (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)]
+        env = dict(BASE_ENV)
+        cpu, running, started = 0.0, 0, 0
+        start = time.perf_counter()
+        while started < count or running:
+            while running < cpus and started < count:
+                os.posix_spawn(argv[0], argv, env, file_actions=actions)
+                running, started = running + 1, started + 1
+            _, status, usage = os.wait4(-1, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+            cpu += usage.ru_utime + usage.ru_stime
+            running -= 1
+        return count / (time.perf_counter() - start), cpu / count
+
+
+def bare(count: int, cpus: int, source: str) -> float:
     """Runs per second of the program with its stdin, `cpus` at a time, started the way the
     sandbox starts it: the language's run command (languages.yml) through bash."""
     command = LanguageCatalog.load().get(71).run_command("", {})
     with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "script.py").write_text(SOURCE)
+        Path(tmp, "script.py").write_text(source)
 
         def one(_: int) -> None:
             out = subprocess.run(["/bin/bash", "-c", command], cwd=tmp, input=b"world",
@@ -105,15 +140,18 @@ def cpu_by_part(procs: list[subprocess.Popen]) -> dict[str, float]:
 
 
 POSTERS = 8  # client threads posting at once
-BODY = json.dumps({"source_code": SOURCE, "language_id": 71, "stdin": "world",
-                   "expected_output": "hello, world"}).encode()
+
+
+def body_of(source: str) -> bytes:
+    return json.dumps({"source_code": source, "language_id": 71, "stdin": "world",
+                       "expected_output": "hello, world"}).encode()
 
 
 def _shares(count: int, parts: int) -> list[int]:
     return [count // parts + (i < count % parts) for i in range(parts)]
 
 
-def post(url: str, count: int) -> list[str]:
+def post(url: str, count: int, body: bytes) -> list[str]:
     """`count` POSTs on one keep-alive connection; their tokens. Plain http.client: the
     client shares the CPUs with the engine, and requests costs several times as much CPU
     per request."""
@@ -121,7 +159,7 @@ def post(url: str, count: int) -> list[str]:
     try:
         tokens = []
         for _ in range(count):
-            conn.request("POST", "/submissions", BODY, {"Content-Type": "application/json"})
+            conn.request("POST", "/submissions", body, {"Content-Type": "application/json"})
             resp = conn.getresponse()
             answer = resp.read()
             if resp.status != 201:
@@ -132,13 +170,14 @@ def post(url: str, count: int) -> list[str]:
         conn.close()
 
 
-def judged(url: str, count: int) -> tuple[float, int]:
+def judged(url: str, count: int, body: bytes) -> tuple[float, int]:
     """Submissions per second from the first POST to the last finished_at; and how many did
     not end Accepted with the right output."""
     session = requests.Session()
     started = dt.datetime.now(dt.UTC)
     with ThreadPoolExecutor(POSTERS) as pool:
-        tokens = [token for batch in pool.map(lambda n: post(url, n), _shares(count, POSTERS))
+        tokens = [token for batch in pool.map(lambda n: post(url, n, body),
+                                              _shares(count, POSTERS))
                   for token in batch]
     pending, finished = set(tokens), []
     while pending:
@@ -160,43 +199,61 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--program", choices=sorted(PROGRAMS), default="hello")
     args = parser.parse_args()
-    cpus = os.cpu_count() or 1
+    source, cpus = PROGRAMS[args.program], os.cpu_count() or 1
+    body = body_of(source)
     url, procs = start_engine(cpus, {"MAX_QUEUE_SIZE": str(args.count * 2)})
-    bare_rates, rates, wrong = [], [], 0
+    lean_rates, lean_cpu, bash_rates, rates, wrong = [], [], [], [], 0
     try:
-        bare(20, cpus)  # warm-up: page cache
-        judged(url, 20)  # warm-up: pools, caches, the warm sandboxes
+        lean(20, cpus, source)  # warm-up: page cache
+        judged(url, 20, body)  # warm-up: pools, caches, the warm sandboxes
         before = cpu_by_part(procs)
-        for _ in range(args.rounds):  # interleaved: background noise hits both alike
-            bare_rates.append(bare(args.count, cpus))
-            rate, failed = judged(url, args.count)
+        for _ in range(args.rounds):  # interleaved: background noise hits all alike
+            rate, cpu = lean(args.count, cpus, source)
+            lean_rates.append(rate)
+            lean_cpu.append(cpu)
+            bash_rates.append(bare(args.count, cpus, source))
+            rate, failed = judged(url, args.count, body)
             rates.append(rate)
             wrong += failed
         after = cpu_by_part(procs)
     finally:
         stop_engine(procs)
-    bare_rate, rate = statistics.median(bare_rates), statistics.median(rates)
-    shares = [ours / theirs for ours, theirs in zip(rates, bare_rates, strict=True)]
-    print(f"\n{args.count} Python 3 hello worlds, {cpus} CPUs, {args.rounds} rounds (a bare batch, "
-          "then a judged one)\n")
+    report(args, cpus, lean_rates, lean_cpu, bash_rates, rates,
+           {part: after[part] - before[part] for part in after})
+    if wrong:
+        print(f"\n{wrong} submissions did not end Accepted")
+
+
+def _row(name: str, values: list[float], fmt: str = "{:.1f}") -> str:
+    return (f"| {name} | {fmt.format(statistics.median(values))} | "
+            f"{', '.join(fmt.format(v) for v in values)} |")
+
+
+def report(args: argparse.Namespace, cpus: int, lean_rates: list[float],
+           lean_cpu: list[float], bash_rates: list[float], rates: list[float],
+           used: dict[str, float]) -> None:
+    print(f"\n{args.count} runs of Python 3 `{args.program}`, {cpus} CPUs, {args.rounds} "
+          "rounds (lean bare, bare through bash, then judged)\n")
     print("| | median per second | rounds |")
     print("|---|---:|---|")
-    print(f"| bare, {cpus} at a time | {bare_rate:.1f} | "
-          f"{', '.join(f'{r:.1f}' for r in bare_rates)} |")
-    print(f"| judged, {cpus} workers (async POST to last verdict) | {rate:.1f} | "
-          f"{', '.join(f'{r:.1f}' for r in rates)} |")
-    print(f"| judged as a share of the same round's bare | **{statistics.median(shares):.0%}** | "
-          f"{', '.join(f'{r:.0%}' for r in shares)} |")
+    print(_row(f"bare, lean (posix_spawn, {cpus} at a time)", lean_rates))
+    print(_row(f"bare, through bash from a thread pool ({cpus} at a time)", bash_rates))
+    print(_row(f"judged, {cpus} workers (async POST to last verdict)", rates))
+    vs_lean = [ours / theirs for ours, theirs in zip(rates, lean_rates, strict=True)]
+    vs_bash = [ours / theirs for ours, theirs in zip(rates, bash_rates, strict=True)]
+    print(_row("judged as a share of the same round's lean bare", vs_lean, "{:.0%}"))
+    print(_row("judged as a share of the same round's bare through bash", vs_bash, "{:.0%}"))
     judged_count = args.count * args.rounds
     print("\nCPU per judged submission (ms), by part:\n")
     print("| part | ms |")
     print("|---|---:|")
-    for part, seconds in after.items():
-        print(f"| {part} | {(seconds - before[part]) / judged_count * 1e3:.1f} |")
-    print(f"| bare run, for comparison | {cpus / bare_rate * 1e3:.1f} |")
-    if wrong:
-        print(f"\n{wrong} submissions did not end Accepted")
+    for part, seconds in used.items():
+        print(f"| {part} | {seconds / judged_count * 1e3:.2f} |")
+    engine = sum(seconds for part, seconds in used.items() if part != "sandboxed programs")
+    print(f"| engine (all but the sandboxed programs) | {engine / judged_count * 1e3:.2f} |")
+    print(f"| the program run bare (lean, rusage) | {statistics.median(lean_cpu) * 1e3:.2f} |")
 
 
 if __name__ == "__main__":
