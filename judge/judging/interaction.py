@@ -47,6 +47,8 @@ def interact(program: Sandbox, program_spec: RunSpec, interactor: Sandbox,
     its own sandbox (box, uid, cgroup, limits); both results once both ended. When one ends,
     the other sees EOF/EPIPE; the wall-clock limits end a deadlock. The specs bring no
     stdin of their own: the pipes are their stdin and stdout (their stderr is captured)."""
+    if program is interactor:
+        raise ValueError("the program and the interactor need a sandbox each")
     for spec in (program_spec, interactor_spec):
         if spec.stdin is not None or spec.given_fds():
             raise ValueError("interact() connects stdin and stdout itself")

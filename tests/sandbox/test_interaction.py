@@ -251,6 +251,9 @@ def test_the_interactors_warm_session_outlives_each_game(warm_game):
 
 
 def test_specs_with_their_own_stdin_are_refused(warm_game):
+    with pytest.raises(ValueError, match="a sandbox each"):
+        interact(warm_game.program, RunSpec(("/bin/true",)),
+                 warm_game.program, RunSpec(("/bin/true",)))
     with pytest.raises(ValueError, match="connects stdin and stdout itself"):
         interact(warm_game.program, RunSpec(("/bin/true",), stdin=b"x"),
                  warm_game.interactor, RunSpec(("/bin/true",)))
