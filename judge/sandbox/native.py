@@ -211,10 +211,12 @@ class NativeSandbox:
                 group.join_self()
             # Move the hand-over fds to the fixed numbers bwrap.argv() names (before
             # RLIMIT_NOFILE: the copies may need fd numbers above the program's limit).
+            # Everything else closes at exec, the gaps between the targets too (a zygote's
+            # fd 4): no descriptor of this process (another sandbox's pipe) reaches bwrap.
             high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 16) for fd in child_fds]
+            _libc.close_range(3, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
             for target, fd in zip(targets, high, strict=True):
                 os.dup2(fd, target)
-            _libc.close_range(max(targets) + 1, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
             for res, value in limit_calls:
                 resource.setrlimit(res, value)
             os.setgroups([])
