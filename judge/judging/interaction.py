@@ -45,21 +45,21 @@ def interact(program: Sandbox, program_spec: RunSpec, interactor: Sandbox,
              interactor_spec: RunSpec) -> tuple[RunResult, RunResult]:
     """Run both at once, the program's stdout into the interactor's stdin and back, each in
     its own sandbox (box, uid, cgroup, limits); both results once both ended. When one ends,
-    the other sees EOF/EPIPE; the wall-clock limits end a deadlock. The specs bring no
-    stdin of their own: the pipes are their stdin and stdout (their stderr is captured)."""
+    the other sees EOF/EPIPE; the wall-clock limits end a deadlock. The pipes are both
+    sides' stdin and stdout, in place of the specs' own stdin (their stderr is captured)."""
     if program is interactor:
         raise ValueError("the program and the interactor need a sandbox each")
-    for spec in (program_spec, interactor_spec):
-        if spec.stdin is not None or spec.given_fds():
-            raise ValueError("interact() connects stdin and stdout itself")
+    if program_spec.given_fds() or interactor_spec.given_fds():
+        raise ValueError("interact() connects stdin and stdout itself")
     to_interactor = os.pipe()  # (read end, write end)
     try:
         to_program = os.pipe()
     except BaseException:
         _close(*to_interactor)
         raise
-    program_spec = replace(program_spec, stdin_fd=to_program[0], stdout_fd=to_interactor[1])
-    interactor_spec = replace(interactor_spec, stdin_fd=to_interactor[0],
+    program_spec = replace(program_spec, stdin=None, stdin_fd=to_program[0],
+                           stdout_fd=to_interactor[1])
+    interactor_spec = replace(interactor_spec, stdin=None, stdin_fd=to_interactor[0],
                               stdout_fd=to_program[1])
     try:
         peer = _PEERS.submit(interactor.run, interactor_spec)

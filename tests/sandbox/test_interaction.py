@@ -249,15 +249,25 @@ def test_the_interactors_warm_session_outlives_each_game(warm_game):
     assert warm_game.interactor.session_pids() == session
 
 
-def test_specs_with_their_own_stdin_are_refused(warm_game):
+def test_the_pipes_replace_the_specs_own_stdin(warm_game):
+    """A worker builds both specs as for any run (an empty stdin at least)."""
+    program, interactor = interact(
+        warm_game.program, RunSpec(("/bin/sh", "-c", f"echo {SECRET}; read answer"),
+                                   Limits(**GENEROUS), stdin=b"not this\n"),
+        warm_game.interactor, RunSpec(("./interactor", "secret.txt"), Limits(**GENEROUS),
+                                      stdin=b""))
+    assert verdict(program) == verdict(interactor) == (Outcome.OK, 0)
+
+
+def test_specs_that_cannot_interact_are_refused(warm_game):
     with pytest.raises(ValueError, match="a sandbox each"):
         interact(warm_game.program, RunSpec(("/bin/true",)),
                  warm_game.program, RunSpec(("/bin/true",)))
-    with pytest.raises(ValueError, match="connects stdin and stdout itself"):
-        interact(warm_game.program, RunSpec(("/bin/true",), stdin=b"x"),
-                 warm_game.interactor, RunSpec(("/bin/true",)))
     read_end, write_end = os.pipe()
     try:
+        with pytest.raises(ValueError, match="connects stdin and stdout itself"):
+            interact(warm_game.program, RunSpec(("/bin/true",), stdout_fd=write_end),
+                     warm_game.interactor, RunSpec(("/bin/true",)))
         with pytest.raises(ValueError, match="not both"):
             RunSpec(("/bin/true",), stdin=b"x", stdin_fd=read_end)
     finally:
