@@ -61,6 +61,12 @@ KILL_GRACE = 5.0  # seconds the wrapper has to report after SIGUSR1 before a har
 IO_TIMEOUT = 30.0
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8"}
+# A container's stdio is the engine's attach stream, which carries the box too: it cannot be
+# the caller's pipe (RunSpec.stdin_fd, stdout_fd).
+FDS_REFUSED = ("interactive problems need the native sandbox (SANDBOX_BACKEND=native): the "
+               "docker backend cannot connect a run to a pipe")
+
+
 @dataclass(frozen=True)
 class DockerSettings:
     base_url: str | None = None  # None: DOCKER_HOST & co. from the environment (from_env)
@@ -114,6 +120,10 @@ class DockerSandbox:
     # -- one run ---------------------------------------------------------------------------
 
     def run(self, spec: RunSpec) -> RunResult:
+        if spec.given_fds():  # taken over like the native backend's, so their peers see EOF
+            for fd in spec.given_fds():
+                os.close(fd)
+            return RunResult(Outcome.INTERNAL_ERROR, message=FDS_REFUSED)
         try:
             return self._run(spec)
         except (docker.errors.DockerException, requests.RequestException, OSError,

@@ -39,6 +39,7 @@ from .cgroups import Hierarchy, RunCgroup
 from .limits import PIDS_OVERHEAD, cgroup_memory_bytes, rlimits
 from .outcome import MESSAGES
 from .spec import Outcome, RunResult, RunSpec
+from .stdio import Stdio, memfd
 from .supervise import Launch, drain, follow, wait_ready
 from .zygote import Zygote, ZygoteError
 
@@ -47,27 +48,50 @@ _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 38, 36
 CLOSE_RANGE_CLOEXEC = 4
 SETUP_TIMEOUT = 10.0  # seconds bwrap may take to build the sandbox
+_PEEK = os.WEXITED | os.WNOHANG | os.WNOWAIT
 
 
 class SandboxError(RuntimeError):
     """The sandbox could not run the command; the run is reported as an internal error."""
 
 
-def _close_pipes(proc: subprocess.Popen) -> None:
-    for pipe in (proc.stdout, proc.stderr):
-        if pipe is not None:
-            pipe.close()
+def _children() -> list[int]:
+    """This process's children: each thread has its own (the thread that forked them)."""
+    pids: list[int] = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            pids += map(int, Path(f"/proc/self/task/{task}/children").read_text().split())
+        except OSError:
+            pass  # the thread has ended
+    return pids
 
 
-def _memfd(name: str, data: bytes) -> int:
-    fd = os.memfd_create(name, 0)
-    os.write(fd, data)
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
+def _exited_child(uid: int) -> int | None:
+    """A child of this process that has exited, not yet reaped, and ran as `uid`; or None.
+    waitid(P_ALL) offers the first such zombie of any uid; when that is someone else's
+    (another sandbox's in this process, a subprocess's), each child is asked by pid."""
+    try:
+        info = os.waitid(os.P_ALL, 0, _PEEK)
+    except ChildProcessError:
+        return None
+    if info is None or info.si_uid == uid:
+        return info.si_pid if info is not None else None
+    for pid in _children():
+        try:
+            info = os.waitid(os.P_PID, pid, _PEEK)
+        except ChildProcessError:
+            continue
+        if info is not None and info.si_uid == uid:
+            return pid
+    return None
 
 
 class NativeSandbox:
-    """Runs commands in one box with bubblewrap. Not thread-safe: one run at a time."""
+    """Runs commands in one box with bubblewrap. Not thread-safe: one run at a time. Several
+    sandboxes of one process may run at once in threads (an interactive run's two), each
+    from a thread that outlives its processes: they get PR_SET_PDEATHSIG, which the kernel
+    ties to the thread that forked them, so a warm session started from a thread that then
+    ends would be killed with it."""
 
     def __init__(self, box: Box, hierarchy: Hierarchy, *, ro_paths: list[str] | None = None,
                  tmp_kb: int = 64 * 1024, zygotes: bool = True):
@@ -119,6 +143,13 @@ class NativeSandbox:
             self._stop_zygote()  # the next submission tries again, and reports a failure
 
     def run(self, spec: RunSpec) -> RunResult:
+        stdio = Stdio(spec, self.box.uid)  # from here it owns the spec's stdin_fd, stdout_fd
+        try:
+            return self._run(spec, stdio)
+        finally:
+            stdio.close()
+
+    def _run(self, spec: RunSpec, stdio: Stdio) -> RunResult:
         self._reap_strays()  # the previous run's pid-1 has exited by now
         limits = spec.limits
         # The box's files are in memory (tmpfs), charged to whichever step wrote them (the
@@ -138,9 +169,9 @@ class NativeSandbox:
                                         if path not in self.ro_paths]
             self.box.fresh = False
             if spec.network or self._zygote_binary is None:
-                launch = self._launch_bwrap(spec, group, ro_paths)
+                launch = self._launch_bwrap(spec, group, ro_paths, stdio)
             else:
-                launch = self._launch_in_zygote(spec, group, ro_paths)
+                launch = self._launch_in_zygote(spec, group, ro_paths, stdio)
             try:
                 return follow(group, launch, spec.limits, held)
             finally:
@@ -158,37 +189,18 @@ class NativeSandbox:
         """Reap sandbox processes re-parented to us (we are a child subreaper): bwrap's pid-1
         outlives the outer bwrap by a few ms. Left to an init that reaps late (or to no init:
         a worker that is PID 1 of its container), they would count against the box uid's
-        RLIMIT_NPROC. Only zombies of this box's uid are reaped; the first other child's
-        zombie stops the scan (it is someone else's to wait for)."""
-        while True:
-            try:
-                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:
-                return
-            if info is None or info.si_uid != self.box.uid:
-                return
-            if self._zygote is not None and info.si_pid == self._zygote.proc.pid:
+        RLIMIT_NPROC. Only zombies of this box's uid are reaped: any other is someone else's
+        to wait for (another sandbox's of this process, whose scan must not stop ours)."""
+        while (pid := _exited_child(self.box.uid)) is not None:
+            if self._zygote is not None and pid == self._zygote.proc.pid:
                 self._stop_zygote()  # it died; stop() waits for it
                 continue
             try:
-                os.waitpid(info.si_pid, os.WNOHANG)
+                os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG)
             except ChildProcessError:
-                return
+                pass  # waited for meanwhile
 
     # -- launching -------------------------------------------------------------------------
-
-    def _own_pipes(self, streams: dict[int, bytearray]) -> None:
-        """The output pipes belong to the box uid, so that the program may open them again
-        through /dev/stdout and /dev/stderr (/proc/self/fd), as it could a file in Judge0."""
-        for fd in streams:
-            os.fchown(fd, self.box.uid, self.box.uid)
-
-    def _stdin_fd(self, stdin: bytes | Path | None) -> int:
-        if stdin is None:
-            return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        if isinstance(stdin, Path):
-            return os.open(stdin, os.O_RDONLY | os.O_CLOEXEC)
-        return _memfd("judge-stdin", stdin)
 
     def _preexec(self, group: RunCgroup | None, limit_calls: list, child_fds: list[int],
                  targets: tuple[int, ...]):
@@ -199,10 +211,12 @@ class NativeSandbox:
                 group.join_self()
             # Move the hand-over fds to the fixed numbers bwrap.argv() names (before
             # RLIMIT_NOFILE: the copies may need fd numbers above the program's limit).
+            # Everything else closes at exec, the gaps between the targets too (a zygote's
+            # fd 4): no descriptor of this process (another sandbox's pipe) reaches bwrap.
             high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 16) for fd in child_fds]
+            _libc.close_range(3, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
             for target, fd in zip(targets, high, strict=True):
                 os.dup2(fd, target)
-            _libc.close_range(max(targets) + 1, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
             for res, value in limit_calls:
                 resource.setrlimit(res, value)
             os.setgroups([])
@@ -223,8 +237,8 @@ class NativeSandbox:
                           command=command, tmp_bytes=self.tmp_bytes, ro_paths=ro_paths,
                           env=env.items(), network=network_on, extra=extra)
         created = [seccomp.filter_fd(network_on),
-                   _memfd("judge-passwd", bwrap.passwd_line(self.box.uid)),
-                   _memfd("judge-group", bwrap.group_line(self.box.uid))]
+                   memfd("judge-passwd", bwrap.passwd_line(self.box.uid)),
+                   memfd("judge-group", bwrap.group_line(self.box.uid))]
         try:
             child_fds = [*hand_over[:targets.index(bwrap.SECCOMP_FD)], *created,
                          *hand_over[targets.index(bwrap.SECCOMP_FD):]]
@@ -237,7 +251,8 @@ class NativeSandbox:
             for fd in created:
                 os.close(fd)
 
-    def _launch_bwrap(self, spec: RunSpec, group: RunCgroup, ro_paths: list[str]) -> Launch:
+    def _launch_bwrap(self, spec: RunSpec, group: RunCgroup, ro_paths: list[str],
+                      stdio: Stdio) -> Launch:
         """The cold path: a bwrap of its own, started through the gate shell."""
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         go_r, go_w = os.pipe2(os.O_CLOEXEC)
@@ -246,19 +261,18 @@ class NativeSandbox:
         targets = bwrap.CHILD_FDS
         owned: list[int] = []  # ours to close once bwrap has them
         if info_w is not None:  # networking: bwrap.NETWORK_FDS
-            owned = [_memfd("judge-resolv", network.RESOLV_CONF),
-                     _memfd("judge-hosts", network.HOSTS)]
+            owned = [memfd("judge-resolv", network.RESOLV_CONF),
+                     memfd("judge-hosts", network.HOSTS)]
             hand_over += [info_w, *owned]
             targets += bwrap.NETWORK_FDS
         try:
-            stdin = self._stdin_fd(spec.stdin)
-            owned.append(stdin)
+            stdin, stdout, stderr = stdio.open()
             proc = self._spawn_bwrap(
                 command=bwrap.gated(spec.argv), extra=[], ro_paths=ro_paths,
                 env={**dict(bwrap.BASE_ENV), **dict(spec.env)}, network_on=spec.network,
                 hand_over=hand_over, targets=targets, group=group,
-                limit_calls=rlimits(spec.limits), stdin=stdin, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT if spec.stderr_to_stdout else subprocess.PIPE)
+                limit_calls=rlimits(spec.limits), stdin=stdin, stdout=stdout, stderr=stderr)
+            pidfd = os.pidfd_open(proc.pid)
         except BaseException:
             for fd in (ready_r, go_w, info_r):
                 if fd is not None:
@@ -268,13 +282,10 @@ class NativeSandbox:
             for fd in (ready_w, go_r, info_w, *owned):
                 if fd is not None:
                     os.close(fd)
-        streams = {os.dup(proc.stdout.fileno()): bytearray()}
-        if proc.stderr is not None:
-            streams[os.dup(proc.stderr.fileno())] = bytearray()
-        self._own_pipes(streams)
-        launch = Launch(os.pidfd_open(proc.pid), go_w, streams, proc.wait,
-                         fds=[fd for fd in (ready_r, info_r) if fd is not None])
-        launch.cleanup.append(lambda: _close_pipes(proc))
+            stdio.handed_over()
+        streams = stdio.detach()
+        launch = Launch(pidfd, go_w, streams, proc.wait, stdout=stdio.stdout,
+                        stderr=stdio.stderr, fds=[fd for fd in (ready_r, info_r) if fd is not None])
         try:
             if not wait_ready(ready_r, launch.pidfd, SETUP_TIMEOUT):
                 proc.wait()
@@ -294,37 +305,27 @@ class NativeSandbox:
             raise
         return launch
 
-    def _launch_in_zygote(self, spec: RunSpec, group: RunCgroup,
-                          ro_paths: list[str]) -> Launch:
+    def _launch_in_zygote(self, spec: RunSpec, group: RunCgroup, ro_paths: list[str],
+                          stdio: Stdio) -> Launch:
         """The warm path: the box's zygote forks the run; we put it in its cgroup."""
         zyg = self._warm_zygote(ro_paths)
         request = zygote.encode_request(spec.argv, {**dict(bwrap.BASE_ENV), **dict(spec.env)},
                                         rlimits(spec.limits))
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC) if not spec.stderr_to_stdout else (None, out_w)
         go_r, go_w = os.pipe2(os.O_CLOEXEC)
-        streams = {out_r: bytearray()}
-        if err_r is not None:
-            streams[err_r] = bytearray()
-        self._own_pipes(streams)
         try:
-            stdin = self._stdin_fd(spec.stdin)
             try:
-                pid = zyg.launch(request, [stdin, out_w, err_w, go_r], SETUP_TIMEOUT)
+                pid = zyg.launch(request, [*stdio.open(), go_r], SETUP_TIMEOUT)
             finally:
-                os.close(stdin)
+                os.close(go_r)
+                stdio.handed_over()
             pidfd = os.pidfd_open(pid)
         except BaseException:
-            for fd in (go_w, *streams):
-                os.close(fd)
+            os.close(go_w)
             raise
-        finally:
-            for fd in {out_w, err_w, go_r}:
-                os.close(fd)
         # A run we stop following leaves the zygote owing us its status: start afresh.
-        launch = Launch(pidfd, go_w, streams,
-                         lambda: os.waitstatus_to_exitcode(zyg.wait_status(SETUP_TIMEOUT)),
-                         abandoned=self._stop_zygote)
+        launch = Launch(pidfd, go_w, stdio.detach(),
+                        lambda: os.waitstatus_to_exitcode(zyg.wait_status(SETUP_TIMEOUT)),
+                        stdout=stdio.stdout, stderr=stdio.stderr, abandoned=self._stop_zygote)
         try:
             group.attach(pid)
         except BaseException:
@@ -342,7 +343,7 @@ class NativeSandbox:
         if zyg is not None:
             return zyg
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        image = _memfd("judge-zygote", self._zygote_image)
+        image = memfd("judge-zygote", self._zygote_image)
         try:
             extra, command = bwrap.zygote()
             with open(os.devnull, "rb+") as null:

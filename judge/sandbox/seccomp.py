@@ -79,7 +79,7 @@ def filter_bytes(network: bool) -> bytes:
 def filter_fd(network: bool) -> int:
     """A fresh read-only-positioned fd holding the filter, for `bwrap --seccomp FD`.
     The caller closes it after spawning bwrap."""
-    fd = os.memfd_create("judge-seccomp", 0)
+    fd = os.memfd_create("judge-seccomp", os.MFD_CLOEXEC)  # see stdio.memfd
     os.write(fd, filter_bytes(network))
     os.lseek(fd, 0, os.SEEK_SET)
     return fd

@@ -61,15 +61,33 @@ class RunSpec:
     stdin: bytes | Path | None = None  # bytes, a host file, or nothing (/dev/null)
     env: tuple[tuple[str, str], ...] = ()  # added to the fixed minimal environment
     network: bool = False  # outbound networking through a user-mode stack (network.py)
-    stderr_to_stdout: bool = False
+    stderr_to_stdout: bool = False  # with stdout_fd, stderr goes to that descriptor too
     mounts: tuple[str, ...] = ()  # extra read-only host paths (globs) this command needs
+    # Descriptors the program gets as its stdin / stdout instead of `stdin` / a captured pipe
+    # (an interactive run's pipes, interaction.py). The run takes them over: the sandbox
+    # closes them once the program holds its own copies, and in any case before run()
+    # returns, so that the program's end alone closes its side (its peer sees EOF or EPIPE).
+    # A spec holding them runs once; pass os.dup(fd) to keep one. stdout written to
+    # stdout_fd is not captured (RunResult.stdout stays empty) and not under output_bytes.
+    stdin_fd: int | None = None
+    stdout_fd: int | None = None
 
     def __post_init__(self) -> None:
         if not self.argv:
             raise ValueError("RunSpec.argv must name a program")
+        if self.stdin_fd is not None and self.stdin is not None:
+            raise ValueError("RunSpec takes stdin or stdin_fd, not both")
+        if any(fd is not None and fd < 0 for fd in (self.stdin_fd, self.stdout_fd)):
+            raise ValueError("RunSpec.stdin_fd and stdout_fd must be file descriptors")
         object.__setattr__(self, "argv", tuple(self.argv))
         object.__setattr__(self, "mounts", tuple(self.mounts))
         object.__setattr__(self, "env", tuple(dict(self.env).items()))
+
+    def given_fds(self) -> tuple[int, ...]:
+        """The caller's descriptors this run takes over, each once (stdin_fd may be
+        stdout_fd, e.g. one end of a socket pair)."""
+        return tuple(dict.fromkeys(fd for fd in (self.stdin_fd, self.stdout_fd)
+                                   if fd is not None))
 
 
 @dataclass

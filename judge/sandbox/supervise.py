@@ -20,13 +20,16 @@ READ_CHUNK = 65536
 @dataclass
 class Launch:
     """A started program, held until `go` is written: its process fd, the output pipes (read
-    end -> captured bytes) and how to learn its exit status (bwrap's convention: a negative
-    status or 128+N for a signal) once it has ended."""
+    end -> captured bytes; `stdout` and `stderr` say which is which, None for a stream not
+    captured) and how to learn its exit status (bwrap's convention: a negative status or
+    128+N for a signal) once it has ended."""
 
     pidfd: int
     go: int
     streams: dict[int, bytearray]
     wait: Callable[[], int]
+    stdout: int | None = None
+    stderr: int | None = None
     fds: list[int] = field(default_factory=list)  # closed after the run
     cleanup: list[Callable[[], None]] = field(default_factory=list)
     abandoned: Callable[[], None] | None = None  # called by close() when never waited for
@@ -71,14 +74,14 @@ def follow(group: RunCgroup, launch: Launch, limits: Limits, held: int) -> RunRe
     for fd, buf in launch.streams.items():
         buf += drain(fd, limits.output_bytes - len(buf))
     stats = group.stats()
-    stdout, *stderr = launch.streams.values()
+    captured = {fd: bytes(buf) for fd, buf in launch.streams.items()}
     result = RunResult(
         Outcome.OK,
         cpu_time=max(0, stats.cpu_ns - base_cpu) / 1e9,
         wall_time=end - start,
         memory_kb=(stats.memory_peak_bytes + held) // 1024,
-        stdout=bytes(stdout),
-        stderr=bytes(stderr[0]) if stderr else b"",
+        stdout=captured.get(launch.stdout, b""),
+        stderr=captured.get(launch.stderr, b""),
     )
     decide(result, returncode, killed, stats.oom_kills, limits)
     return result

@@ -7,7 +7,9 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,18 +17,34 @@ from judge.sandbox import Limits, NativeSandbox, Outcome, RunSpec, SandboxSettin
 
 from ..hostcheck import live_processes, mounted, run_cgroups
 
-BOXES = Path("/var/lib/judge/test-boxes")
-FIRST_UID = 61000  # its own uid range: the end-to-end engine's boxes run in the same session
+# Overridable so that two test sessions can share a machine without sharing boxes or uids.
+BOXES = Path(os.environ.get("TEST_SANDBOX_BOXES_DIR", "/var/lib/judge/test-boxes"))
+# its own uid range: the end-to-end engine's boxes run in the same session
+FIRST_UID = int(os.environ.get("TEST_SANDBOX_FIRST_UID", "61000"))
 PROGRAMS = Path(__file__).parent / "programs"
 
 
-_session: list[NativeSandbox] = []  # the session's sandbox while it is open
+_open: list[NativeSandbox] = []  # the session's sandbox, and others tests keep open
 
 
 def live_box_processes() -> list[str]:
-    """Box processes other than the open sandbox's warm session (bwrap + zygote)."""
-    exclude = _session[0].session_pids() if _session else set()
+    """Box processes other than the open sandboxes' warm sessions (bwrap + zygote)."""
+    exclude = set().union(*(sandbox.session_pids() for sandbox in _open))
     return live_processes(FIRST_UID, 1000, exclude)
+
+
+@contextmanager
+def another_sandbox(**settings: Any) -> Iterator[NativeSandbox]:
+    """One more sandbox of this process on the test boxes (the next free box: its own box
+    and uid), closed afterwards; its warm session counts as expected meanwhile."""
+    sandbox = open_sandbox(SandboxSettings(boxes_dir=BOXES, first_uid=FIRST_UID, **settings))
+    _open.append(sandbox)
+    try:
+        yield sandbox
+    finally:
+        _open.remove(sandbox)
+        sandbox.close()
+    assert not mounted(f" {sandbox.box.path} ")  # mountinfo's fields are space-separated
 
 
 @pytest.fixture(scope="session")
@@ -46,9 +64,9 @@ def session_sandbox() -> Iterator[NativeSandbox]:
     if os.geteuid() != 0:
         pytest.skip("the sandbox needs root (it switches to per-box uids and manages cgroups)")
     sandbox = open_sandbox(SandboxSettings(boxes_dir=BOXES, first_uid=FIRST_UID))
-    _session.append(sandbox)
+    _open.append(sandbox)
     yield sandbox
-    _session.clear()
+    _open.remove(sandbox)
     sandbox.close()
     # Clean-up guarantee: nothing of the sandbox outlives it.
     assert live_box_processes() == []
