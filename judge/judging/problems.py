@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 SHOWN_STDOUT = 1024  # bytes of a visible case's stdout kept in its result
 MESSAGE_BYTES = 4096
 CHECKER_FILES = ("input.txt", "output.txt", "answer.txt")
+# a program's own failures that come before what the interactor says
+_PROGRAM_FIRST = frozenset({Status.TIME_LIMIT_EXCEEDED, Status.RUNTIME_ERROR_OTHER})
 # testlib's exit codes
 _CHECKER_VERDICTS = {0: "ok", 1: "wrong", 2: "presentation", 3: "fail"}
 
@@ -179,17 +181,21 @@ class ProblemJudge:
         program.pipeline.sandbox.box.replace("input.txt",
                                             self.cache.path(case.input_hash).read_bytes())
         contestant = self.pipeline
-        spec = contestant.run_spec(row, language)
+        # the contestant's stderr never goes down the pipe to the interactor
+        spec = dataclasses.replace(contestant.run_spec(row, language), stderr_to_stdout=False)
         judge_row = {**program.row, "command_line_arguments": "input.txt"}
         judge_spec = dataclasses.replace(
             program.pipeline.run_spec(judge_row, program.language, stdin=b""),
             limits=_judge_limits(self.config, spec.limits))
         result, judged = interact(contestant.sandbox, spec, program.pipeline.sandbox, judge_spec)
         outcome = judge_run(result, None)
-        if outcome.status is not Status.ACCEPTED:  # the program's own TLE, MLE, RE come first
+        check = _judge_program_verdict(judge_run(judged, None), "interactor")
+        if outcome.status in _PROGRAM_FIRST or (outcome.status is not Status.ACCEPTED
+                                                and check.verdict == "ok"):
+            # its own time or memory limit first; a crash counts unless the interactor had
+            # its say already (a program that reads on after a wrong answer dies of SIGPIPE)
             return CaseResult(case, outcome.status, outcome, outcome.message)
-        return self._checked(case, outcome,
-                             _judge_program_verdict(judge_run(judged, None), "interactor"))
+        return self._checked(case, outcome, check)
 
     # -- the checker or interactor ----------------------------------------------------------
 
