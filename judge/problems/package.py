@@ -23,7 +23,7 @@ from typing import BinaryIO
 from judge.problems.draft import TestFile, measure
 
 MAX_CASES = 10_000  # per version, however they come
-_TEST_NAME = re.compile(r"(?:(?P<folder>[^/]+)/)?(?P<number>[0-9]{1,9})\.(?P<kind>in|out)")
+_TEST_NAME = re.compile(r"(?:(?P<folder>[^/.][^/]*)/)?(?P<number>[0-9]{1,9})\.(?P<kind>in|out)")
 _EOCD = b"PK\x05\x06"  # the end of central directory record
 _ZIP64_LOCATOR, _ZIP64_EOCD = b"PK\x06\x07", b"PK\x06\x06"
 _SHOWN = 5  # problems listed in one message
@@ -78,7 +78,7 @@ def _pairs(infos: Iterable[zipfile.ZipInfo],
         raise PackageError("the zip holds N.in and N.out files only, found "
                            + _listed(unexpected))
     if len(folders) > 1:
-        shown = sorted(f"{folder}/" if folder else "the top level" for folder in folders)
+        shown = [f"{folder}/" if folder else "the top level" for folder in sorted(folders)]
         raise PackageError("the tests must be at the top of the zip or in one folder, found "
                            + _listed(shown))
     if duplicates:
@@ -112,7 +112,8 @@ def _hashed(zipped: zipfile.ZipFile, info: zipfile.ZipInfo) -> TestFile:
 
 def _clutter(name: str) -> bool:
     """What archivers add beside the files: macOS resource forks, .DS_Store and the like."""
-    return any(part.startswith(".") or part == "__MACOSX" for part in name.split("/"))
+    return any((part.startswith(".") and part not in (".", "..")) or part == "__MACOSX"
+               for part in name.split("/"))
 
 
 def _listed(items: list[str]) -> str:
