@@ -24,7 +24,7 @@ from judge.contract.wire import ruby_to_i
 from judge.problems.draft import ProblemDraft
 from judge.problems.package import PackageError, read_tests
 from judge.problems.probe import ProbeUnavailable, compile_errors
-from judge.store.problems import AsyncProblemStore, ProblemExists, StoredProblem
+from judge.store.problems import ProblemExists, StoredProblem
 
 from .. import paging, params
 from ..access import authorized
@@ -42,7 +42,7 @@ class Base:
     def __init__(self, context: ApiContext):
         self.ctx = context
         self.config = context.config
-        self.store = AsyncProblemStore(context.storage)
+        self.store = context.problems
 
     def _base64(self, req: falcon.asgi.Request, body: object = None) -> bool:
         """The effective base64_encoded: the query's, else the problem JSON's (as for a

@@ -24,7 +24,8 @@ import marshmallow as ma
 from marshmallow.experimental.context import Context
 
 from judge.config import Config
-from judge.contract.submission.rules import LIMITS, Errors, limit_errors
+from judge.contract.submission.problem import LIMITS
+from judge.contract.submission.rules import Errors, limit_errors
 from judge.problems.draft import CaseDraft, ProblemDraft, TestFile, inline
 from judge.problems.package import MAX_CASES
 

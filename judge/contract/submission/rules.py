@@ -16,7 +16,7 @@ from judge.contract.submission.fields import effective_base64
 from judge.contract.submission.request import BOOLEAN_ATTRIBUTES, cast_request, cast_value
 from judge.contract.wire import ruby_float_str, to_decimal
 
-__all__ = ["parse_create", "limit_errors", "Errors", "LIMITS", "MAX_OPTION_LENGTH"]
+__all__ = ["parse_create", "limit_errors", "Errors", "MAX_OPTION_LENGTH"]
 
 Errors = dict[str, list[str]]
 
@@ -38,9 +38,6 @@ _NUMERIC_RULES: dict[str, tuple[int, bool]] = {
 }
 _PER_PROCESS_FLAGS = ("enable_per_process_and_thread_time_limit",
                       "enable_per_process_and_thread_memory_limit")
-# The limits of a run, which a problem's default limits also set (judge/contract/problem.py).
-LIMITS: tuple[str, ...] = (*(name for name in _NUMERIC_RULES if name != "number_of_runs"),
-                           *_PER_PROCESS_FLAGS)
 
 # Ruby's numericality validator: integers by regex, hex refused, the rest via Kernel#Float.
 _INTEGER_LITERAL = re.compile(r"[+-]?[0-9]+")
@@ -140,9 +137,10 @@ def _validate(attributes: Mapping[str, Any], before_cast: Mapping[str, Any], con
 
 
 def limit_errors(name: str, value: Any, config: Config) -> list[str]:
-    """Judge0's messages for limit `name` (one of LIMITS) set to `value`: a number within
-    the bounds of the configuration's MAX_<NAME>, or a per-process flag the configuration
-    allows. A problem's default limits are held to the same rules as a submission's."""
+    """Judge0's messages for limit `name` (one of judge/contract/submission/problem.py's
+    LIMITS) set to `value`: a number within the bounds of the configuration's MAX_<NAME>,
+    or a per-process flag the configuration allows. A problem's default limits are held to
+    the same rules as a submission's (judge/contract/problem.py)."""
     if name in _PER_PROCESS_FLAGS:
         return ["this option cannot be enabled"] if value and not getattr(
             config, f"allow_{name}") else []
