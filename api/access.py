@@ -147,25 +147,32 @@ class AccessControl:
         if self.ips.active and not self.ips.permits(req.context.address):
             raise falcon.HTTPForbidden()
         if config.authn_token:
-            provided = await self._provided(req, config.authn_header, body)
+            provided = await _provided(req, config.authn_header, config, body)
             if not _token_matches(provided, config.authn_token):
                 raise falcon.HTTPUnauthorized()
             # hashed: the rate limit's Redis keys must not reveal the token
             req.context.client = "t:" + hashlib.sha256(provided.encode()).hexdigest()[:32]
-        if method in getattr(resource, "authorize", ()) and not (
-                config.authz_token and _token_matches(
-                    await self._provided(req, config.authz_header, body),
-                    config.authz_token)):
+        if method in getattr(resource, "authorize", ()) and not await authorized(
+                req, config, body):
             raise falcon.HTTPForbidden()  # no AUTHZ_TOKEN: these endpoints are always 403
         if method in getattr(resource, "maintenance", ()) and config.maintenance_mode:
             raise falcon.HTTPServiceUnavailable(description=config.maintenance_message)
 
-    async def _provided(self, req: falcon.asgi.Request, name: str, body: bool) -> str | None:
-        """The token from the header ``name``, else from the parameter of the same name
-        (query string, then the body if there is one)."""
-        value = req.get_header(name)
-        if value is not None:
-            return value
-        found = (await params.merged(req, self.config.max_request_body) if body
-                 else params.query(req)).get(name)
-        return found if isinstance(found, str) else None
+
+async def authorized(req: falcon.asgi.Request, config: Config, body: bool = True) -> bool:
+    """Whether the request holds the authorization token; never when AUTHZ_TOKEN is not
+    set. Also for resources that show more to its holder (a problem's hidden cases)."""
+    return bool(config.authz_token) and _token_matches(
+        await _provided(req, config.authz_header, config, body), config.authz_token)
+
+
+async def _provided(req: falcon.asgi.Request, name: str, config: Config,
+                    body: bool) -> str | None:
+    """The token from the header ``name``, else from the parameter of the same name
+    (query string, then the body if there is one)."""
+    value = req.get_header(name)
+    if value is not None:
+        return value
+    found = (await params.merged(req, config.max_request_body) if body
+             else params.query(req)).get(name)
+    return found if isinstance(found, str) else None

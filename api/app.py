@@ -36,6 +36,7 @@ from .resources import (
     info,
     metrics,
     playground,
+    problems,
     submissions,
 )
 
@@ -62,6 +63,8 @@ def _routes(context: ApiContext) -> dict[str, object]:
         "/submissions/{token}": submissions.Submission(context),
         "/submissions/{token}/events": events.SubmissionEvents(context),
         "/submissions/{token}/ws": events.SubmissionSocket(context),
+        "/problems": problems.Problems(context),
+        "/problems/{slug}": problems.Problem(context),
         "/statuses": catalog.Statuses(),
         "/languages": catalog.Languages(langs),
         "/languages/all": catalog.AllLanguages(langs),

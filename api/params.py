@@ -1,5 +1,6 @@
 """Request parameters the way Rails merges them for Judge0: JSON or form body, overridden by
-the query string. A JSON body sent without a JSON content type is ignored, as in Judge0."""
+the query string. A JSON body sent without a JSON content type is ignored, as in Judge0; a
+multipart body is not read here (POST /problems streams its parts)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import falcon
 import falcon.asgi
 
 FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
 
 
 async def read_body(req: falcon.asgi.Request, max_bytes: int) -> bytes:
@@ -36,21 +38,28 @@ async def body_params(req: falcon.asgi.Request, max_bytes: int) -> Any:
     Decoded once per request and kept on ``req.context``: the access checks may read a token
     from the body before the resource reads its parameters."""
     cached = getattr(req.context, "body_params", _NOT_READ)
+    if cached is _NOT_READ and content_type(req) == MULTIPART:
+        return {}  # no parameters: the parts are the resource's to stream (api/uploads.py)
     if cached is _NOT_READ:
         cached = req.context.body_params = _decode_body(req, await read_body(req, max_bytes))
     return cached
 
 
+def content_type(req: falcon.asgi.Request) -> str:
+    """The media type alone, lowercase: `multipart/form-data`, not its boundary."""
+    return (req.content_type or "").split(";")[0].strip().lower()
+
+
 def _decode_body(req: falcon.asgi.Request, data: bytes) -> Any:
-    content_type = (req.content_type or "").split(";")[0].strip().lower()
+    kind = content_type(req)
     if not data.strip():
         return {}
-    if content_type == "application/json" or content_type.endswith("+json"):
+    if kind == "application/json" or kind.endswith("+json"):
         try:
             return json.loads(data)
         except (ValueError, RecursionError):
             raise falcon.HTTPBadRequest() from None  # Judge0: 400, body per the Accept rule
-    if content_type == FORM:
+    if kind == FORM:
         return dict(parse_qsl(data.decode("utf-8", errors="replace"), keep_blank_values=True))
     return {}
 

@@ -297,6 +297,10 @@ class Config:
     compile_cache_size: int = _int("COMPILE_CACHE_SIZE", 256 * 1024)
     compile_cache_max_artifact: int = _int("COMPILE_CACHE_MAX_ARTIFACT", 8 * 1024)
     compile_cache_ttl: int = _int("COMPILE_CACHE_TTL", 86400)
+    # Problems (docs/problems.md), in KB: one version's test data and files, and a worker
+    # host's local copy of test data (<SANDBOX_BOXES_DIR>/test-data, least recently used out).
+    problem_max_size: int = _int("PROBLEM_MAX_SIZE", 256 * 1024)
+    test_data_cache_size: int = _int("TEST_DATA_CACHE_SIZE", 2 * 1024 * 1024)
     # The web playground at `/` for browsers (api/resources/playground.py); false: `/` is
     # Judge0's for every client.
     playground_enabled: bool = _flag("PLAYGROUND_ENABLED", True)

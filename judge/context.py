@@ -31,7 +31,7 @@ from judge.sandbox import Sandbox, SandboxSettings, SandboxUnavailable, open_san
 from judge.sandbox.host import in_container
 from judge.store.async_submissions import AsyncStorage
 from judge.store.leases import Leases
-from judge.store.problems import ProblemStore
+from judge.store.problems import AsyncProblemStore, ProblemStore
 from judge.store.submissions import Storage
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class AppContext:
 @dataclass
 class ApiContext:
     """An API process's collaborators. Requests use the asyncio ones (`storage`, `queue`,
-    `hub`); the few endpoints built on libraries that only block (RQ's worker registry for
+    `hub`, `problems`); the few endpoints built on libraries that only block (RQ's worker registry for
     /workers, the Prometheus collector, the statistics) run `admin`'s in a thread."""
 
     config: Config
@@ -76,6 +76,7 @@ class ApiContext:
     hub: EventHub
     languages: LanguageCatalog
     admin: AppContext
+    problems: AsyncProblemStore  # on `storage`'s pool
     _refresher: asyncio.Task[None] | None = None
     _available: Any = None
 
@@ -88,7 +89,8 @@ class ApiContext:
                            LanguageCatalog.load(judge0_version=config.judge0_version))
         storage = AsyncStorage(config.database_url, timeout=config.database_timeout)
         context = cls(config, storage, AsyncJobQueue(config.redis_url, config.judge0_version),
-                      EventHub(config.redis_url), admin.languages, admin)
+                      EventHub(config.redis_url), admin.languages, admin,
+                      AsyncProblemStore(storage))
         context.languages.follow(lambda: context._available)
         return context
 

@@ -40,6 +40,16 @@ def clean_db(storage: Storage) -> Storage:
     return storage
 
 
+@pytest.fixture
+def clean_problems(storage: Storage) -> Storage:
+    """The shared storage with no problems and no test data (and, through the foreign key
+    of submissions.problem_version_id, no submissions)."""
+    with storage.pool.connection() as conn:
+        conn.execute("TRUNCATE problems, problem_versions, problem_cases, blobs, blob_chunks "
+                     "RESTART IDENTITY CASCADE")
+    return storage
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     return os.environ.get("TEST_REDIS_URL") or DEFAULT_TEST_REDIS_URL

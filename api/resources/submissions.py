@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,16 +13,13 @@ from judge.context import ApiContext
 from judge.contract.statuses import Status
 from judge.contract.submission import fields as attributes
 from judge.contract.submission import render
-from judge.contract.wire import ruby_to_i
 from judge.intake import accept, accept_waiting, parse_submission, queue_is_full
 
-from .. import params
+from .. import paging, params
 from ..errors import error_response, set_json
 from .catalog import strip_format
 
 log = logging.getLogger(__name__)
-DEFAULT_PER_PAGE = 20
-_MAX_SQL_INT = 2**62  # LIMIT / OFFSET beyond this would overflow PostgreSQL's bigint
 
 
 class Base:
@@ -86,40 +82,16 @@ class Submissions(Base):
         fields = self._fields(resp, q.get("fields"))
         if fields is None:
             return
-        page = _integer(q.get("page"), 1)
-        per_page = _integer(q.get("per_page"), DEFAULT_PER_PAGE)
-        if page <= 0:
-            return error_response(resp, 400, f"invalid page: {page}")
-        if per_page <= 0:  # Judge0 accepts 0 and then divides by it (a 500); we refuse it
-            return error_response(resp, 400, f"invalid per_page: {per_page}")
-        if (page - 1) * per_page < _MAX_SQL_INT:
-            rows, total = await self.ctx.storage.list_submissions(page,
-                                                                  min(per_page, _MAX_SQL_INT))
-        else:  # far past the end
-            rows, total = [], (await self.ctx.storage.list_submissions(1, 1))[1]
+        wanted = paging.requested(q)
+        if isinstance(wanted, str):
+            return error_response(resp, 400, wanted)
+        page, per_page = wanted
+        rows, total = await paging.fetch(page, per_page, self.ctx.storage.list_submissions)
         base64 = attributes.effective_base64(q.get("base64_encoded"), self.config)
         items = self._render_many(rows, fields, base64)
         if items is None:
             return error_response(resp, 400, render.UTF8_ERROR_MULTIPLE)
-        pages = max(math.ceil(total / per_page), 1)
-        set_json(resp, 200, {"submissions": items, "meta": {
-            "current_page": page,
-            "next_page": page + 1 if page < pages else None,
-            "prev_page": page - 1 if page > 1 else None,
-            "total_pages": pages,
-            "total_count": total,
-        }})
-
-
-def _integer(value: Any, default: int) -> int:
-    """Rails' `params[:x].try(:to_i) || default`: absent gives the default, "abc" gives 0."""
-    if value is None:
-        return default
-    if isinstance(value, str):
-        return ruby_to_i(value)
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return int(value)  # a JSON body's number
-    return 0
+        set_json(resp, 200, {"submissions": items, "meta": paging.meta(page, per_page, total)})
 
 
 class Submission(Base):

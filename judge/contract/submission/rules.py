@@ -16,7 +16,7 @@ from judge.contract.submission.fields import effective_base64
 from judge.contract.submission.request import BOOLEAN_ATTRIBUTES, cast_request, cast_value
 from judge.contract.wire import ruby_float_str, to_decimal
 
-__all__ = ["parse_create", "Errors", "MAX_OPTION_LENGTH"]
+__all__ = ["parse_create", "limit_errors", "Errors", "MAX_OPTION_LENGTH"]
 
 Errors = dict[str, list[str]]
 
@@ -108,8 +108,8 @@ def _validate(attributes: Mapping[str, Any], before_cast: Mapping[str, Any], con
             add(name, message)
         if name == "max_processes_and_or_threads":
             for flag in _PER_PROCESS_FLAGS:  # Judge0 checks them between these two numbers
-                if attributes[flag] and not getattr(config, f"allow_{flag}"):
-                    add(flag, "this option cannot be enabled")
+                for message in limit_errors(flag, attributes[flag], config):
+                    add(flag, message)
 
     for name in ("compiler_options", "command_line_arguments"):
         if len(attributes[name] or "") > MAX_OPTION_LENGTH:
@@ -134,6 +134,17 @@ def _validate(attributes: Mapping[str, Any], before_cast: Mapping[str, Any], con
     if attributes["enable_network"] and not config.allow_enable_network:
         add("enable_network", "enabling network is not allowed")
     return errors
+
+
+def limit_errors(name: str, value: Any, config: Config) -> list[str]:
+    """Judge0's messages for limit `name` (one of judge/contract/submission/problem.py's
+    LIMITS) set to `value`: a number within the bounds of the configuration's MAX_<NAME>,
+    or a per-process flag the configuration allows. A problem's default limits are held to
+    the same rules as a submission's (judge/contract/problem.py)."""
+    if name in _PER_PROCESS_FLAGS:
+        return ["this option cannot be enabled"] if value and not getattr(
+            config, f"allow_{name}") else []
+    return _numericality_errors(name, value, config)
 
 
 def _numericality_errors(name: str, before_cast: Any, config: Config) -> list[str]:
