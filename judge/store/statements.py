@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from judge.contract.statuses import Status
 from judge.contract.submission.fields import STORED_ATTRIBUTES, parse_token
@@ -29,6 +30,9 @@ _IMMUTABLE = frozenset({"token"})
 IN_QUEUE, PROCESSING = int(Status.IN_QUEUE), int(Status.PROCESSING)
 # Any other status is final.
 UNFINISHED_STATUSES: tuple[int, ...] = (IN_QUEUE, PROCESSING)
+
+# jsonb columns: their Python values (lists, dicts) go to the server as JSON
+_JSON_COLUMNS = frozenset({"test_cases"})
 
 SELECT_LIST = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
 
@@ -130,5 +134,9 @@ def finish(token: str, values: Mapping[str, Any]) -> Statement | None:
         return None
     names = tuple(_checked_columns(values, writable=True))
     now_columns = tuple(name for name in ("updated_at", "finished_at") if name not in values)
-    params = [values[name] for name in names] + [key, list(UNFINISHED_STATUSES)]
+    params = [_param(name, values[name]) for name in names] + [key, list(UNFINISHED_STATUSES)]
     return Statement(_finish_query(names, now_columns), params)
+
+
+def _param(name: str, value: Any) -> Any:
+    return Jsonb(value) if name in _JSON_COLUMNS and value is not None else value
