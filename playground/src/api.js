@@ -61,6 +61,7 @@ async function call(auth, method, path, body) {
 
 export const getLanguages = (auth) => call(auth, "GET", "/languages");
 export const getConfig = (auth) => call(auth, "GET", "/config_info");
+export const getProblems = (auth) => call(auth, "GET", "/problems?per_page=100");
 
 export function encode(text) {
   let binary = "";
@@ -103,10 +104,11 @@ function decoded(data) {
 /**
  * The submission's live events (GET /submissions/:token/events, Server-Sent Events) read
  * through fetch, which can send the auth headers an EventSource cannot. `onUpdate` sees the
- * status as it changes, then the whole submission; returns it once final. Reconnects after
- * the last event id it saw if the stream breaks; polls if events cannot be had at all.
+ * status as it changes, then the whole submission; `onCase` each test case of a problem as
+ * it is judged; returns the submission once final. Reconnects after the last event id it
+ * saw if the stream breaks; polls if events cannot be had at all.
  */
-export async function waitFor(auth, token, onUpdate, isCurrent) {
+export async function waitFor(auth, token, onUpdate, isCurrent, onCase = () => {}) {
   let lastId = null;
   for (let attempt = 0; attempt < 5; attempt++) {
     const path = `/submissions/${encodeURIComponent(token)}/events?base64_encoded=true&fields=*`;
@@ -146,7 +148,8 @@ export async function waitFor(auth, token, onUpdate, isCurrent) {
           onUpdate(decoded(data));
           return data;
         }
-        if (data.status) onUpdate({ token, status: data.status });
+        if (event.event === "test_case") onCase(data);
+        else if (data.status) onUpdate({ token, status: data.status });
       }
     }
   }

@@ -1,7 +1,7 @@
 // The page: languages from GET /languages, a run is POST /submissions then its live events
 // (GET /submissions/{token}/events) until the final one; `#token=...` reopens a submission.
-import { fetchSubmission, getConfig, getLanguages, loadAuth, saveAuth, submit, waitFor }
-  from "./api.js";
+import { fetchSubmission, getConfig, getLanguages, getProblems, loadAuth, saveAuth, submit,
+  waitFor } from "./api.js";
 import { createEditor } from "./editor.js";
 import { starterFor } from "./starters.js";
 
@@ -49,11 +49,43 @@ function showStatus(text, kind) {
 function showError(message) {
   showStatus(message, "error");
   $("facts").hidden = true;
+  $("cases").hidden = true;
   $("outputs").replaceChildren();
+}
+
+function caseRow(result) {
+  const row = document.createElement("tr");
+  row.dataset.kind = kindOf(result.status.id);
+  const cells = [`${result.index}${result.hidden ? " (hidden)" : ""}`, result.status.description,
+                 result.time == null ? "–" : `${result.time} s`,
+                 result.memory == null ? "–" : `${result.memory} KB`, result.message ?? ""];
+  for (const text of cells) {
+    const cell = document.createElement("td");
+    cell.textContent = text;
+    row.append(cell);
+  }
+  return row;
+}
+
+/** A problem's per-case results: as each case is judged (`add`), then all of them. */
+function showCases(results, summary) {
+  $("cases").hidden = false;
+  $("case-rows").replaceChildren(...results.map(caseRow));
+  $("cases-summary").textContent = summary;
+}
+
+function addCase(result) {
+  $("cases").hidden = false;
+  $("case-rows").append(caseRow(result));
+  $("cases-summary").textContent = `Test cases: ${result.index} judged…`;
 }
 
 function showSubmission(data) {
   showStatus(data.status.description, kindOf(data.status.id));
+  if (Array.isArray(data.test_cases)) {
+    showCases(data.test_cases, `Test cases: ${data.passed_test_cases} of ` +
+              `${data.total_test_cases} passed, score ${data.score}`);
+  }
   $("facts").hidden = false;
   $("time").textContent = data.time == null ? "–" : `${data.time} s`;
   $("memory").textContent = data.memory == null ? "–" : `${data.memory} KB`;
@@ -136,21 +168,46 @@ function authChanged() {
   auth = { token: $("auth_token").value.trim(), user: $("auth_user").value.trim() };
   saveAuth(auth);
   loadLanguages();
+  loadProblems();
 }
 
 // -- running and reopening --------------------------------------------------------------------
 
 function submission() {
-  const body = { source_code: editor.text, language_id: Number($("language").value),
-                 stdin: $("stdin").value };
-  if ($("expected_output").value) body.expected_output = $("expected_output").value;
+  const body = { source_code: editor.text, language_id: Number($("language").value) };
+  if ($("problem").value) {
+    body.problem = $("problem").value;
+  } else {
+    body.stdin = $("stdin").value;
+    if ($("expected_output").value) body.expected_output = $("expected_output").value;
+  }
   for (const key of NUMBERS) if ($(key).value !== "") body[key] = Number($(key).value);
   for (const key of TEXTS) if ($(key).value && !$(key).disabled) body[key] = $(key).value;
   return body;
 }
 
 function follow(id, token) {
-  return waitFor(auth, token, showSubmission, () => id === current);
+  return waitFor(auth, token, showSubmission, () => id === current,
+                 (result) => { if (id === current) addCase(result); });
+}
+
+async function loadProblems() {
+  let found;
+  try {
+    found = (await getProblems(auth)).problems;
+  } catch {
+    return; // a server without problems, or not allowed: the picker stays with "None"
+  }
+  const select = $("problem");
+  const chosen = select.value;
+  select.replaceChildren(new Option("None: my own input", ""),
+                         ...found.map((p) => new Option(`${p.title} (${p.slug})`, p.slug)));
+  select.value = found.some((p) => p.slug === chosen) ? chosen : "";
+  problemChanged();
+}
+
+function problemChanged() {
+  $("own-input").hidden = $("problem").value !== "";
 }
 
 async function run() {
@@ -158,6 +215,8 @@ async function run() {
   const id = ++current;
   showStatus("Submitting…", "pending");
   $("facts").hidden = true;
+  $("cases").hidden = true;
+  $("case-rows").replaceChildren();
   $("outputs").replaceChildren();
   try {
     const token = await submit(auth, submission());
@@ -178,6 +237,10 @@ async function reopen(token) {
     selectLanguage(data.language_id, data.language?.name);
     editor.setLanguage(languageName());
     setCode(data.source_code ?? "", false);
+    if (data.problem && [...$("problem").options].some((o) => o.value === data.problem)) {
+      $("problem").value = data.problem;
+    }
+    problemChanged();
     $("stdin").value = data.stdin ?? "";
     $("expected_output").value = data.expected_output ?? "";
     for (const key of [...NUMBERS, ...TEXTS]) $(key).value = data[key] ?? "";
@@ -200,6 +263,7 @@ $("auth_user").value = auth.user ?? "";
 $("auth_token").addEventListener("change", authChanged);
 $("auth_user").addEventListener("change", authChanged);
 $("language").addEventListener("change", languageChanged);
+$("problem").addEventListener("change", problemChanged);
 $("run").addEventListener("click", run);
 document.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !event.defaultPrevented) {
@@ -212,6 +276,7 @@ window.addEventListener("hashchange", () => {
   if (token) reopen(token);
 });
 
+loadProblems();
 loadLanguages().then((ok) => {
   const token = tokenInUrl();
   if (ok && token) reopen(token);

@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -264,6 +265,39 @@ def test_with_authentication_the_token_is_asked_for_kept_and_sent(secured_engine
         expect_verdict(page, "Accepted", "ok")
         assert output(page, "stdout") == "Hello, world!\n"
         shot(page, "07-auth-accepted")
+    finally:
+        context.close()
+
+
+def test_a_problem_is_picked_and_its_cases_are_shown_one_by_one(secured_engine, browser):
+    slug = f"pg-sum-{uuid.uuid4().hex[:8]}"
+    created = secured_engine.http.post(f"{secured_engine.url}/problems", timeout=120, json={
+        "slug": slug, "title": "Playground sum", "test_cases": [
+            {"stdin": "1 2\n", "expected_output": "3\n"},
+            {"stdin": "4 5\n", "expected_output": "9\n"},
+            {"stdin": "7 7\n", "expected_output": "14\n", "hidden": True}]},
+        headers={**AUTHN, "X-Auth-User": "root"})
+    assert created.status_code == 201, created.text
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(secured_engine.url + "/")
+        page.fill("#auth_token", AUTHN["X-Auth-Token"])
+        page.press("#auth_token", "Tab")
+        expect(page.locator("#language")).to_be_enabled()
+        page.select_option("#problem", slug)
+        expect(page.locator("#stdin")).to_be_hidden()  # the cases are the input
+        pick(page, "Python (3")
+        write(page, "a, b = map(int, input().split())\nprint(a + b if a != 4 else 0)\n")
+        page.click("#run")
+        expect_verdict(page, "Wrong Answer", "error")
+        rows = page.locator("#case-rows tr")
+        expect(rows).to_have_count(2)  # stopped at the first failure
+        expect(rows.nth(0)).to_contain_text("Accepted")
+        expect(rows.nth(1)).to_contain_text("Wrong Answer")
+        expect(page.locator("#cases-summary")).to_have_text(
+            "Test cases: 1 of 3 passed, score 1.0")
+        shot(page, "08-problem-cases")
     finally:
         context.close()
 
