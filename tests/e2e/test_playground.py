@@ -211,7 +211,8 @@ def test_the_page_requests_nothing_outside_the_engine_and_logs_no_error(engine, 
 
 def test_every_control_is_labelled_and_the_keyboard_alone_can_run(engine, page):
     open_playground(page, engine.url)
-    for label in ("Language", "Source code", "Input (stdin)", "Expected output (optional)",
+    for label in ("Language", "Source code", "Problem (optional: its test cases are the input)",
+                  "Input (stdin)", "Expected output (optional)",
                   "CPU time limit (s)", "Memory limit (KB)", "Compiler options",
                   "Command-line arguments", "X-Auth-Token", "X-Auth-User"):
         expect(page.get_by_label(label, exact=True)).to_have_count(1)
@@ -222,7 +223,9 @@ def test_every_control_is_labelled_and_the_keyboard_alone_can_run(engine, page):
     expect(page.locator(".cm-content")).to_be_focused()
     page.keyboard.press("Control+z")
     page.keyboard.press("Escape")
-    page.keyboard.press("Tab")  # ...until Escape: then Tab moves on, to stdin
+    page.keyboard.press("Tab")  # ...until Escape: then Tab moves on, to the problem picker
+    expect(page.locator("#problem")).to_be_focused()
+    page.keyboard.press("Tab")  # and to stdin
     expect(page.locator("#stdin")).to_be_focused()
     page.keyboard.press("Control+Enter")
     expect_verdict(page, "Accepted", "ok")  # the starter, its indentation undone

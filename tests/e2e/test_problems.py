@@ -234,7 +234,8 @@ def test_cases_stream_as_events_one_per_case(judging):
 def test_a_problem_edited_while_its_submission_waits_judges_it_by_its_own_version(
         database_url, storage):
     env = {"AUTHZ_TOKEN": "root"}
-    with running_engine(database_url, 4, env, workers=0, schema="api_problem_edits") as engine:
+    # its own Redis database: this module's other engine, on 4, must not take its jobs
+    with running_engine(database_url, 2, env, workers=0, schema="api_problem_edits") as engine:
         slug = new_slug("edit")
         create(engine, {"slug": slug, "title": "v1", "test_cases": cases(("", "one\n"))})
         first = engine.post({"source_code": "print('one')", "language_id": PY,
