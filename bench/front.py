@@ -100,19 +100,23 @@ async def latencies(port: int, seconds: float, connections: int = 4) -> list[flo
     return found
 
 
-async def open_many(port: int, count: int, payload: bytes
+async def open_many(port: int, count: int, payload: bytes, per_second: float = 500
                     ) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
-    """`count` connections, each having sent `payload`, opened 200 at a time."""
+    """`count` connections, each having sent `payload`, `per_second` of them a second:
+    clients arriving over some seconds, not all in one instant (then the API's answer is a
+    prompt 503 for those its database pool cannot take within DATABASE_TIMEOUT)."""
     gate = asyncio.Semaphore(200)
+    start = time.monotonic()
 
-    async def one():
+    async def one(i: int):
+        await asyncio.sleep(max(start + i / per_second - time.monotonic(), 0))
         async with gate:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(payload)
             await writer.drain()
             return reader, writer
 
-    return await asyncio.gather(*(one() for _ in range(count)))
+    return await asyncio.gather(*(one(i) for i in range(count)))
 
 
 def rss_kb(pids: list[int]) -> int:
@@ -145,7 +149,8 @@ async def waiting(port: int, seconds: float, pids: list[int], count: int, path: 
 
 
 async def slow_bodies(port: int, seconds: float, count: int) -> dict:
-    held = await open_many(port, count, request("POST", "/submissions", b"x" * 1000)[:-1000])
+    held = await open_many(port, count, request("POST", "/submissions", b"x" * 1000)[:-1000],
+                           per_second=count)
 
     async def trickle(writer: asyncio.StreamWriter) -> None:
         for _ in range(1000):
@@ -156,13 +161,14 @@ async def slow_bodies(port: int, seconds: float, count: int) -> dict:
 
     tricklers = [asyncio.ensure_future(trickle(w)) for _, w in held]
     ms = await latencies(port, seconds)
-    statuses = []
-    for reader, _ in held:
+
+    async def answer(reader: asyncio.StreamReader) -> int | None:
         try:
-            status, _ = await asyncio.wait_for(read_response(reader), 15)
+            return (await asyncio.wait_for(read_response(reader), 15))[0]
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
-            status = None
-        statuses.append(status)
+            return None  # the bare app waits for the body for ever
+
+    statuses = await asyncio.gather(*(answer(reader) for reader, _ in held))
     for task in tricklers:
         task.cancel()
     for _, writer in held:
@@ -267,9 +273,9 @@ def main() -> None:
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the servers inherit it too
-    if hard < 2 * args.waiting + 1000:
+    if hard < args.waiting + 1000:  # per process: this client holds every connection
         raise SystemExit(f"open files are limited to {hard}: --waiting {args.waiting} needs "
-                         f"{2 * args.waiting + 1000}")
+                         f"{args.waiting + 1000}")
     base_url = Config.load().database_url
     database_url = f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{SCHEMA}"
     drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA))

@@ -33,21 +33,40 @@ RESYNC = Event("", "resync", {})  # the connection was replaced: read the stream
 
 
 class Listener:
-    """What one client hears: (token, event) pairs, in the order announced."""
+    """What one client hears: (token, event) pairs, in the order announced. Lean on purpose
+    (a deque and at most one future, no task): thousands wait at once, each holding one."""
+
+    __slots__ = ("tokens", "_heard", "_waiter")
 
     def __init__(self, tokens: Iterable[str]):
         self.tokens = tuple(dict.fromkeys(tokens))
-        self._queue: asyncio.Queue[tuple[str, Event]] = asyncio.Queue()
+        self._heard: deque[tuple[str, Event]] = deque()
+        self._waiter: asyncio.Future[None] | None = None
 
     def deliver(self, token: str, event: Event) -> None:
-        self._queue.put_nowait((token, event))
+        self._heard.append((token, event))
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     async def next(self, timeout: float | None) -> tuple[str, Event] | None:
         """The next (token, event), or None after `timeout` seconds without one."""
-        try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
-        except TimeoutError:
-            return None
+        if not self._heard:
+            loop = asyncio.get_running_loop()
+            self._waiter = loop.create_future()
+            timer = (loop.call_later(timeout, _expire, self._waiter)
+                     if timeout is not None else None)
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+        return self._heard.popleft() if self._heard else None
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class EventHub:

@@ -19,6 +19,7 @@ TOKEN = {"X-Auth-User": "root"}
 ENV = {"AUTHZ_TOKEN": "root", "PROBLEM_MAX_SIZE": "2048"}  # KB
 CPP = 54
 SECRET = "hidden-input-do-not-leak"
+ANSWER = "hidden-answer-do-not-leak"
 CHECKER = r"""
 #include <fstream>
 int main(int argc, char **argv) {  // testlib's convention: input, output, answer
@@ -32,7 +33,7 @@ int main(int argc, char **argv) {  // testlib's convention: input, output, answe
 def body(slug: str = "sum", **fields) -> dict:
     return {"slug": slug, "title": "A plus B", "limits": {"cpu_time_limit": 1.5},
             "test_cases": [{"stdin": "1 2\n", "expected_output": "3\n"},
-                           {"stdin": SECRET, "expected_output": "42\n", "hidden": True,
+                           {"stdin": SECRET, "expected_output": ANSWER + "\n", "hidden": True,
                             "points": 2}], **fields}
 
 
@@ -123,7 +124,7 @@ def test_create_then_read_without_leaking_hidden_cases(client):
     assert shown["limits"] == {"cpu_time_limit": 1.5}
 
     public = client.get("/problems/leak-check")
-    assert public.status_code == 200 and SECRET not in public.text and "42" not in public.text
+    assert public.status_code == 200 and SECRET not in public.text and ANSWER not in public.text
     cases = public.json()["test_cases"]
     assert cases[0] == {"index": 1, "hidden": False, "points": "1", "stdin": "1 2\n",
                         "expected_output": "3\n"}
@@ -133,7 +134,7 @@ def test_create_then_read_without_leaking_hidden_cases(client):
     assert SECRET not in client.get("/problems").text
 
     full = client.get("/problems/leak-check", TOKEN).json()["test_cases"]
-    assert full[1]["stdin"] == SECRET and full[1]["expected_output"] == "42\n"
+    assert full[1]["stdin"] == SECRET and full[1]["expected_output"] == ANSWER + "\n"
     encoded = client.get("/problems/leak-check.json", TOKEN, base64_encoded="true").json()
     assert base64.b64decode(encoded["test_cases"][1]["stdin"]) == SECRET.encode()
 
