@@ -33,6 +33,7 @@ __all__ = [
     "SelfTest",
     "expand_placeholders",
     "glibc_like_key",
+    "plain_words",
     "sort_by_name",
     "version_key",
 ]
@@ -161,6 +162,15 @@ class Language:
         command = expand_placeholders(self.run_cmd, limits)
         return f"{command} {sanitize_shell_arg(command_line_arguments)}"
 
+    def run_argv(self, command_line_arguments: str | None,
+                 limits: Mapping[str, Any]) -> tuple[str, ...] | None:
+        """``run.sh``'s line as the program's own argv when bash would do nothing with it but
+        split it at spaces and start the program it names (the common case: the sandbox then
+        starts the program itself, without a shell's start-up and fork on every run). None
+        when the line needs a shell (see :func:`plain_words`) and for the project language."""
+        line = self.run_command(command_line_arguments, limits)
+        return None if line is None else plain_words(line)
+
     def programs(self) -> list[str]:
         """Binaries and files the commands need on this host, used to guess ``available``:
         the first word of every simple command (env assignments and ``./`` programs built in
@@ -213,6 +223,25 @@ _SHELL_OPERATORS = {"&&", "||", ";", "|", "&"}
 _SHELL_BUILTINS = {"trap", "cd", "export", "ulimit", "umask", "exec", ":"}
 
 
+# Characters bash gives no meaning to inside a word: no quoting, expansion ($ ` ~ { }), globbing
+# (* ? [ ]), comments (#), redirection, pipes or lists (< > | & ;), subshells (( )), history (!).
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_./:,+@%=-]+")
+
+
+def plain_words(line: str) -> tuple[str, ...] | None:
+    """The words bash would split `line` into and run as one program, when it would do
+    nothing else with it: words separated by spaces only (a newline or tab may separate
+    commands), each made of plain characters, the first a path (``/usr/bin/python3``,
+    ``./a.out``: never a builtin, a keyword or a ``VAR=value`` assignment). None otherwise."""
+    words = tuple(word for word in line.split(" ") if word)
+    if not words or not all(_PLAIN_WORD.fullmatch(word) for word in words):
+        return None
+    program = words[0]
+    if not program.startswith(("/", "./")) or "=" in program:
+        return None
+    return words
+
+
 def _programs_in(command: str) -> list[str]:
     try:
         words = shlex.split(command)
@@ -221,6 +250,7 @@ def _programs_in(command: str) -> list[str]:
     needed: list[str] = []
     at_command_start = True
     for word in words:
+        word = word.lstrip("`$(")  # a command substitution's program counts too
         if word in _SHELL_OPERATORS:
             at_command_start = True
             continue

@@ -169,7 +169,9 @@ class Pipeline:
                  stdin: bytes | Path | None = None) -> RunSpec:
         """The run of the compiled program in the box; `stdin` replaces the submission's
         own (a problem's test case)."""
-        return RunSpec(("/bin/bash", self._run_command(row, language)),
+        argv = None if language.is_project else language.run_argv(
+            row.get("command_line_arguments"), row)  # bash only where the line needs it
+        return RunSpec(argv or ("/bin/bash", self._run_command(row, language)),
                        self.run_limits(row, language),
                        stdin=(row.get("stdin") or b"") if stdin is None else stdin,
                        stderr_to_stdout=bool(row["redirect_stderr_to_stdout"]),

@@ -13,6 +13,7 @@ from judge.contract.languages import (
     LanguageFileError,
     expand_placeholders,
     glibc_like_key,
+    plain_words,
     sort_by_name,
 )
 
@@ -342,6 +343,26 @@ class TestCommands:
             id=1, name="x", source_file="m", run_cmd="LD_LIBRARY_PATH=/opt/lib ./a.out",
             compile_cmd="/bin/sed -i 's/^/\\n/' m && GOCACHE=/tmp/x /usr/local/go/bin/go build %s m | sort")
         assert language.programs() == ["/bin/sed", "/usr/local/go/bin/go", "sort"]
+
+    def test_a_command_substitution_s_program_is_needed_too(self) -> None:
+        language = Language(id=1, name="x", source_file="m", run_cmd="./a.out",
+                            compile_cmd="/usr/bin/gcc `/usr/bin/gnustep-config --objc-flags` m")
+        assert language.programs() == ["/usr/bin/gcc", "/usr/bin/gnustep-config"]
+
+    def test_a_plain_run_line_is_the_program_s_own_argv(self, catalog: LanguageCatalog) -> None:
+        assert catalog.get(71).run_argv("a -b=c 1,2 x@y", self.LIMITS) == \
+            ("/usr/bin/python3", "script.py", "a", "-b=c", "1,2", "x@y")
+        assert catalog.get(54).run_argv(None, self.LIMITS) == ("./a.out",)
+        assert catalog.get(89).run_argv("x", self.LIMITS) is None
+
+    @pytest.mark.parametrize("line", [
+        "./a.out 'quoted arg'", './a.out "x"', "./a.out a\\ b", "./a.out ~", "./a.out *.txt",
+        "./a.out a?", "./a.out [ab]", "./a.out {a,b}", "./a.out $HOME", "./a.out #comment",
+        "./a.out (x)", "./a.out !x", "./a.out a\nrm -rf /", "./a.out a\tb", "./a.out é",
+        "LD_LIBRARY_PATH=/opt ./a.out", "python3 script.py", "exec ./a.out", "cd /tmp",
+        "trap '' XFSZ && /usr/bin/elixir script.exs", "./a=b", "", "   "])
+    def test_a_line_a_shell_would_do_more_with_keeps_the_shell(self, line: str) -> None:
+        assert plain_words(line) is None
 
 
 def _write(tmp_path: Path, body: str) -> Path:
