@@ -30,6 +30,11 @@ RECONCILE_LOCK_KEY = 0x4A554447_45303032  # one reconciliation pass at a time, f
 RESENT = "pending: re-sent"  # a dead worker's callback, handed to a live worker
 # A callback waiting for its delivery; the same text as the index's (migration 0003).
 _PENDING_CALLBACK = sql.SQL("callback_status IN ('pending', 'pending: re-sent')")
+_CLAIM = sql.SQL(
+    "UPDATE submissions SET status_id = %s, started_at = now(), updated_at = now(), "
+    "execution_host = %s, worker_id = %s, lease_until = now() + make_interval(secs => %s) "
+    "WHERE token = %s AND (status_id = %s OR (status_id = %s AND "
+    "(lease_until IS NULL OR lease_until < now()))) RETURNING {}").format(SELECT_LIST)
 
 
 class Leases:
@@ -43,14 +48,8 @@ class Leases:
         key = parse_token(token)
         if key is None:
             return None
-        query = sql.SQL(
-            "UPDATE submissions SET status_id = %s, started_at = now(), updated_at = now(), "
-            "execution_host = %s, worker_id = %s, "
-            "lease_until = now() + make_interval(secs => %s) "
-            "WHERE token = %s AND (status_id = %s OR (status_id = %s AND "
-            "(lease_until IS NULL OR lease_until < now()))) RETURNING {}").format(SELECT_LIST)
-        return self._one(query, [PROCESSING, host, worker_id, self.seconds, key,
-                                              IN_QUEUE, PROCESSING])
+        return self._one(_CLAIM, [PROCESSING, host, worker_id, self.seconds, key,
+                                  IN_QUEUE, PROCESSING])
 
     def renew(self, token: str, worker_id: str) -> bool:
         """Extend our lease; False if the submission is no longer ours (finished, or taken
