@@ -125,7 +125,9 @@ def zip_of(count: int, size: int, path: Path) -> None:
 
 def blobs(database_url: str) -> tuple[int, int]:
     with psycopg.connect(database_url) as conn:
-        return conn.execute("SELECT count(*), coalesce(sum(size), 0) FROM blobs").fetchone()
+        count, size = conn.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM blobs").fetchone()
+        return count, int(size)  # sum() of bigints is a numeric
 
 
 def main() -> None:

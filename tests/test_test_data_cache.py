@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -47,6 +48,16 @@ def test_a_blob_is_fetched_once_then_served_from_disk(database_url, store, tmp_p
     assert again.path(digest) == first and again.fetched == 0
     assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
     assert first.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_cache_deleted_under_a_running_worker_is_made_anew(database_url, store, tmp_path):
+    first, second = stored(database_url, b"one" * 100, b"two" * 100)
+    cache = TestDataCache(tmp_path / "data", store, max_bytes=1 << 20)
+    cache.path(first)
+    shutil.rmtree(tmp_path / "data")  # cleared by hand while the worker runs
+    assert cache.path(second).read_bytes() == b"two" * 100
+    assert cache.path(first).read_bytes() == b"one" * 100 and cache.fetched == 3
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
 
 
 def test_what_does_not_hash_to_its_name_is_refused_and_not_kept(database_url, store,

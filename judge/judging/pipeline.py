@@ -244,9 +244,11 @@ class Pipeline:
         return box.snapshot(box.size_kb * 1024)  # cannot be over
 
     def restore(self, snapshot: object) -> None:
-        box = self.sandbox.box
-        box.reset()
-        box.restore(snapshot)
+        """The box as `snapshot` found it, for the next run (or test case): emptied the way
+        it is between submissions (the warm sandbox stays: a new tmpfs would cost a new one),
+        then the snapshot's files written back."""
+        self.sandbox.prepare()
+        self.sandbox.box.restore(snapshot)
 
 
 @dataclass(frozen=True)

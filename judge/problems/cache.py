@@ -71,8 +71,7 @@ class TestDataCache:
         self.directory = Path(directory)
         self.store, self.max_bytes, self.grace = store, max_bytes, grace
         self.fetched = 0  # blobs this cache fetched from the store (tests, bench)
-        (self.directory / _LOCKS).mkdir(parents=True, exist_ok=True)
-        os.chmod(self.directory, 0o700)
+        self._make_directories()
         self._estimate = sum(size for _, size, _ in self._scan())
         self._since_scan = 0
 
@@ -156,12 +155,21 @@ class TestDataCache:
                 except FileNotFoundError:  # evicted or renamed by another process meanwhile
                     continue
 
+    def _make_directories(self) -> None:
+        (self.directory / _LOCKS).mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)
+
     @contextlib.contextmanager
     def _lock(self, digest: str, mode: int) -> Iterator[None]:
         """flock on the lock file of the hash's first two hex digits: 256 files at most,
         never deleted (deleting a lock file others wait on would break the lock). A fresh
         open each time, so that threads of one process exclude each other too."""
-        fd = os.open(self.directory / _LOCKS / digest[:2], os.O_RDWR | os.O_CREAT, 0o600)
+        lock = self.directory / _LOCKS / digest[:2]
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:  # the cache was deleted under us (cleared by hand): anew
+            self._make_directories()
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, mode)
             yield

@@ -122,8 +122,9 @@ class NativeSandbox:
         return self._zygote.pids() if self._zygote is not None else set()
 
     def prepare(self) -> None:
-        """Get ready for the next submission off its hot path: a fresh box and, bound to it,
-        a warm sandbox waiting for the first run."""
+        """Get ready for the next submission off its hot path, or for the next run of this
+        one from an empty box (Pipeline.restore): a fresh box and, bound to it, a warm
+        sandbox waiting for the first run."""
         zyg = self._zygote
         if (zyg is not None and zyg.generation == self.box.generation and zyg.alive()
                 and zyg.submissions < zygote.SESSION_SUBMISSIONS):
