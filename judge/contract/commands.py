@@ -75,7 +75,7 @@ def programs_in(command: str) -> list[str]:
             continue
         if word.startswith("/"):  # a path, or a class path of paths
             needed += [part for part in word.split(":") if part.startswith("/")]
-        elif at_command_start and not word.startswith((".", "~", "`")) and "/" not in word:
+        elif at_command_start and not word.startswith((".", "~")) and "/" not in word:
             needed.append(word)
         at_command_start = False
     return needed

@@ -169,8 +169,8 @@ class Pipeline:
                  stdin: bytes | Path | None = None) -> RunSpec:
         """The run of the compiled program in the box; `stdin` replaces the submission's
         own (a problem's test case)."""
-        argv = None if language.is_project else language.run_argv(
-            row.get("command_line_arguments"), row)  # bash only where the line needs it
+        # bash only where the line needs it (and for the project language's own script)
+        argv = language.run_argv(row.get("command_line_arguments"), row)
         return RunSpec(argv or ("/bin/bash", self._run_command(row, language)),
                        self.run_limits(row, language),
                        stdin=(row.get("stdin") or b"") if stdin is None else stdin,
