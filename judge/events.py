@@ -10,8 +10,8 @@ stored, and readers take the submission from the database.
 
 Who adds what: the API adds In Queue when it queues a submission, in the same round trip;
 the worker adds Processing when it claims one, ``compiled`` after its compile step and
-``final`` in the transaction that ends the job. Adding works on a plain or an asyncio client's
-pipeline alike (both queue the command and send it on ``execute``).
+``final`` in the pipeline that ends the job. The script that adds an event goes by its hash
+(judge/redis_scripts.py).
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+
+import redis
+
+from judge.redis_scripts import Script
 
 STREAM_KEY = "judge:events:{token}"
 CHANNEL = "judge:live:{token}"
@@ -28,15 +32,19 @@ MAX_EVENTS = 1000  # per submission, trimmed approximately (a problem with many 
 STATUS, COMPILED, TEST_CASE, FINAL = "status", "compiled", "test_case", "final"
 KINDS = (STATUS, COMPILED, TEST_CASE, FINAL)
 
-# KEYS: the stream, the channel. ARGV: kind, data (JSON), max events, TTL.
+# Lua, for the scripts that add an event (ADD, and the API's queueing in judge/queue.py).
 # The announcement is "<id>\n<kind>\n<data>".
-ADD = """
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'kind', ARGV[1],
-                      'data', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('PUBLISH', KEYS[2], id .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2])
-return id
+ADD_FUNCTION = """
+local function add_event(stream, channel, kind, data, max_events, ttl)
+  local id = redis.call('XADD', stream, 'MAXLEN', '~', max_events, '*', 'kind', kind,
+                        'data', data)
+  redis.call('EXPIRE', stream, ttl)
+  redis.call('PUBLISH', channel, id .. '\\n' .. kind .. '\\n' .. data)
+  return id
+end
 """
+# KEYS: the stream, the channel. ARGV: kind, data (JSON), max events, TTL.
+ADD = Script(ADD_FUNCTION + "return add_event(KEYS[1], KEYS[2], unpack(ARGV))")
 
 
 @dataclass(frozen=True)
@@ -64,9 +72,23 @@ def token_of_channel(name: bytes | str) -> str:
 
 
 def add(pipe: Any, token: str, kind: str, data: dict[str, Any] | None = None) -> None:
-    """Queue the event on `pipe` (a redis or redis.asyncio pipeline); its owner sends it."""
-    pipe.eval(ADD, 2, stream_key(token), channel(token), kind,
-              json.dumps(data or {}, separators=(",", ":")), MAX_EVENTS, EVENTS_TTL)
+    """Queue the event on `pipe` (a redis or redis.asyncio pipeline); its owner sends it with
+    judge/redis_scripts.py's `execute`."""
+    ADD.queue(pipe, *_call(token, kind, data))
+
+
+def send(client: redis.Redis, token: str, kind: str, data: dict[str, Any] | None = None) -> None:
+    """Add the event now (one round trip)."""
+    ADD.call(client, *_call(token, kind, data))
+
+
+def _call(token: str, kind: str, data: dict[str, Any] | None) -> tuple[tuple, tuple]:
+    return (stream_key(token), channel(token)), arguments(kind, data)
+
+
+def arguments(kind: str, data: dict[str, Any] | None) -> tuple:
+    """ADD's ARGV for an event (ADD_FUNCTION's after its stream and channel)."""
+    return kind, json.dumps(data or {}, separators=(",", ":")), MAX_EVENTS, EVENTS_TTL
 
 
 def status(pipe: Any, token: str, status_id: int) -> None:

@@ -3,11 +3,12 @@
 Workers are separate processes, possibly on other hosts, and the API runs several gunicorn
 processes, so nothing is counted in process memory. Workers record into Redis hashes (a
 :class:`Recorder`): a histogram is one hash holding a counter per bucket, the observation
-count and their sum, updated in one MULTI/EXEC so a scrape never sees a half-recorded
-observation; a counter is one hash with a field per label value. At scrape time the API's
+count and their sum, updated in one step (MULTI/EXEC, or one script) so a scrape never sees a
+half-recorded observation; a counter is one hash with a field per label value. At scrape time the API's
 :class:`EngineCollector` reads those hashes, the RQ queue and worker registry, and one
 ``GROUP BY`` over the submissions (cached in Redis for a few seconds), so that any API process
-answers with the same numbers. Process-local metrics (the client library's default
+answers with the same numbers. A busy worker sums what it counts in memory and sends it at most
+FLUSH_SECONDS apart (a :class:`Tally`). Process-local metrics (the client library's default
 ``process_*``/``python_*`` ones) are left out for the same reason.
 
 A Redis that is flushed resets the counters; Prometheus treats that as a counter reset.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -38,6 +40,7 @@ from psycopg_pool import PoolTimeout
 from judge.contract.languages import Language
 from judge.contract.statuses import Status
 from judge.queue import worker_counts
+from judge.redis_scripts import Script
 from judge.store.submissions import Storage
 
 log = logging.getLogger(__name__)
@@ -104,20 +107,69 @@ CALLBACK_DELIVERIES = CounterSpec(
 COUNTERS = (INTERNAL_ERRORS, CALLBACK_DELIVERIES)
 
 
+FLUSH_SECONDS = 1.0  # the longest a busy worker keeps what it counted from Redis
+
+# Every increment of a flush in one step, so a scrape never sees half an observation.
+# ARGV: n, then n (key, field, amount) triples for HINCRBY, then triples for HINCRBYFLOAT.
+_ADD_ALL = Script("""
+local n = tonumber(ARGV[1])
+for i = 2, 1 + 3 * n, 3 do redis.call('HINCRBY', ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+for i = 2 + 3 * n, #ARGV, 3 do redis.call('HINCRBYFLOAT', ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+""")
+
+
+class Tally:
+    """What a busy worker counted since it last told Redis, summed in memory: a worker
+    judging hello worlds back to back would otherwise send a dozen increments per submission.
+    The Recorder writes into it as into a pipeline; `flush` adds it all to a real one as one
+    script call. The worker flushes at most FLUSH_SECONDS apart while jobs wait, at once
+    when none does, and when it stops."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str], int] = {}
+        self._sums: dict[tuple[str, str], float] = {}
+        self._since = time.monotonic()
+
+    def __bool__(self) -> bool:
+        return bool(self._counts or self._sums)
+
+    def hincrby(self, key: str, field: str, amount: int = 1) -> None:
+        self._counts[key, field] = self._counts.get((key, field), 0) + amount
+
+    def hincrbyfloat(self, key: str, field: str, amount: float) -> None:
+        self._sums[key, field] = self._sums.get((key, field), 0.0) + amount
+
+    def due(self) -> bool:
+        return bool(self) and time.monotonic() - self._since >= FLUSH_SECONDS
+
+    def flush(self, pipe: Any) -> None:
+        """Add everything counted to `pipe` (send it with judge/redis_scripts.py's
+        `execute`), and start counting afresh."""
+        if self:
+            args: list[Any] = [len(self._counts)]
+            for (key, field), count in self._counts.items():
+                args += (key, field, count)
+            for (key, field), total in self._sums.items():
+                args += (key, field, repr(total))
+            _ADD_ALL.queue(pipe, (), args)
+            self._counts, self._sums = {}, {}
+        self._since = time.monotonic()
+
+
 class Recorder:
     """What worker processes use to count and time, into Redis. Each record is added to the
-    caller's pipeline when it passes one (the worker's loop sends it with its own bookkeeping,
-    in one atomic round trip), or else sent at once; sending at once never raises: a metric
-    lost while Redis is unreachable must not fail a submission."""
+    pipeline (or Tally) the caller passes (the worker's loop sends it with its own
+    bookkeeping), or else sent at once; sending at once never raises: a metric lost while
+    Redis is unreachable must not fail a submission."""
 
     def __init__(self, client: redis.Redis):
         self.redis = client
 
     def observe(self, *observations: tuple[HistogramSpec, float],
-                pipe: redis.client.Pipeline | None = None) -> None:
+                pipe: redis.client.Pipeline | Tally | None = None) -> None:
         """Record (histogram, seconds) pairs: a bucket's count and the sum (the exposition
         derives the total count from the buckets)."""
-        def add(into: redis.client.Pipeline) -> None:
+        def add(into: redis.client.Pipeline | Tally) -> None:
             for spec, seconds in observations:
                 into.hincrby(spec.key, "le:" + spec.bucket_of(seconds), 1)
                 into.hincrbyfloat(spec.key, "sum", seconds)
@@ -126,7 +178,7 @@ class Recorder:
 
     def judged(self, values: Mapping[str, Any], seconds: float,
                compile_seconds: float | None = None,
-               pipe: redis.client.Pipeline | None = None) -> None:
+               pipe: redis.client.Pipeline | Tally | None = None) -> None:
         """A verdict this worker stored: ``values`` as given to storage, ``seconds`` spent
         from claim to verdict, ``compile_seconds`` its compilation's (if it compiled)."""
         observations = [(JUDGING_SECONDS, seconds)]
@@ -139,11 +191,11 @@ class Recorder:
             self.increment(INTERNAL_ERRORS, pipe=pipe)
 
     def increment(self, spec: CounterSpec, label: str = "",
-                  pipe: redis.client.Pipeline | None = None) -> None:
+                  pipe: redis.client.Pipeline | Tally | None = None) -> None:
         self._record(spec.name, lambda into: into.hincrby(spec.key, label, 1), pipe)
 
-    def _record(self, names: str, add: Callable[[redis.client.Pipeline], object],
-                pipe: redis.client.Pipeline | None) -> None:
+    def _record(self, names: str, add: Callable[[redis.client.Pipeline | Tally], object],
+                pipe: redis.client.Pipeline | Tally | None) -> None:
         if pipe is not None:
             add(pipe)
             return

@@ -20,13 +20,13 @@ from collections.abc import Iterator
 
 import redis
 
-from judge import events, logs
+from judge import events, logs, redis_scripts
 from judge.callbacks import CallbackSender
 from judge.config import Config
 from judge.context import WorkerContext
 from judge.contract.languages import Language
 from judge.judging.verdict import internal_error
-from judge.metrics import Recorder
+from judge.metrics import Recorder, Tally
 from judge.store.leases import Leases
 
 log = logging.getLogger(__name__)
@@ -38,13 +38,28 @@ class Judging:
     def __init__(self, context: WorkerContext):
         self.ctx = context
         self.metrics = Recorder(context.queue.redis)
+        self.tally = Tally()  # the metrics of the last submissions, not yet in Redis
         self.renewer = LeaseRenewer(context.leases, context.worker_id)
         self.callbacks = CallbackSender(context.config, context.languages, self.metrics)
 
     def close(self) -> None:
-        """After the work loop: queued callbacks are delivered, then connections close."""
+        """After the work loop: what was counted and queued callbacks are delivered, then
+        connections close."""
+        self.idle()
         self.callbacks.close()
         self.ctx.close()
+
+    def idle(self) -> None:
+        """No submission waits: what was counted goes to Redis now."""
+        if not self.tally:
+            return
+        redis_client = self.ctx.queue.redis
+        try:
+            with redis_client.pipeline(transaction=False) as pipe:
+                self.tally.flush(pipe)
+                redis_scripts.raise_errors(redis_scripts.execute(redis_client, pipe))
+        except redis.exceptions.RedisError as e:
+            log.warning("metrics not recorded: %s", e)
 
     def resend_callback(self, token: str, url: str) -> None:
         """For the reconciler: deliver a callback a dead worker left pending."""
@@ -90,7 +105,9 @@ class Judging:
                  extra={"status_id": int(values["status_id"]),
                         "language_id": row["language_id"]})
         self.metrics.judged(values, time.monotonic() - started, ctx.pipeline.compile_seconds,
-                            pipe=signals)
+                            pipe=self.tally)
+        if self.tally.due():
+            self.tally.flush(signals)
         if callback_url:  # every final status, Internal Error included
             self.callbacks.submit(token, callback_url)
 
@@ -106,9 +123,7 @@ class Judging:
     def _announce(self, token: str, kind: str, data: dict) -> None:
         """A live event sent now; a queue outage costs the event, never the submission."""
         try:
-            with self.ctx.queue.redis.pipeline(transaction=False) as pipe:
-                events.add(pipe, token, kind, data)
-                pipe.execute()
+            events.send(self.ctx.queue.redis, token, kind, data)
         except redis.exceptions.RedisError as e:
             log.warning("live event %s of %s not sent: %s", kind, token, e)
 
@@ -123,10 +138,12 @@ def judge_submission(token: str) -> None:
     if _rq_judging is None:
         _rq_judging = Judging(WorkerContext.create(Config.load()))
         atexit.register(_rq_judging.close)
-    with _rq_judging.ctx.queue.redis.pipeline() as signals:
+    client = _rq_judging.ctx.queue.redis
+    with client.pipeline() as signals:
         try:
             _rq_judging.judge(token, signals)
-            signals.execute()
+            _rq_judging.tally.flush(signals)
+            redis_scripts.raise_errors(redis_scripts.execute(client, signals))
         finally:
             _rq_judging.prepare_next()
 

@@ -10,8 +10,9 @@ whose id is the token; `rq info` and GET /workers see these workers, their state
 `rq suspend` pauses them) and per job needs one round trip while jobs wait: a script that,
 unless the workers are suspended, pops a token and marks the worker busy, runs at the end of
 the transaction that closes the previous job (its completion signal and metrics, its hash
-dropped, the worker marked idle with its counts). An idle worker blocks until a job comes,
-without taking it (BLMOVE of the queue onto itself), then takes it with the script.
+dropped, the worker marked idle with its counts: the same script). An idle worker blocks
+until a job comes, without taking it (BLMOVE of the queue onto itself), then takes it with
+the script.
 
 SIGTERM/SIGINT ask for a warm shutdown: an idle worker stops at once, a busy one finishes its
 submission first. A second signal stops it at once; the submission's lease then expires and the
@@ -32,7 +33,9 @@ from rq.job import Job
 from rq.suspension import WORKERS_SUSPENDED
 from rq.worker import WorkerStatus
 
+from judge import redis_scripts
 from judge.queue import JobQueue
+from judge.redis_scripts import Script
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 5  # longest wait for a job: how often an idle worker looks for a suspension
@@ -43,12 +46,24 @@ RETRY_MIN, RETRY_MAX = 0.5, 30.0  # seconds between attempts to reach Redis agai
 # Take the next job unless the workers are suspended: the token, popped, with the worker
 # marked busy in the same step; SUSPENDED; or nil when the queue is empty.
 # KEYS: the queue, the worker's hash, RQ's suspension flag. ARGV: the busy state's name.
-TAKE = """
+_TAKE = """
 if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 local token = redis.call('LPOP', KEYS[1])
 if token then redis.call('HSET', KEYS[2], 'state', ARGV[1]) end
 return token
 """
+TAKE = Script(_TAKE)
+# Close the job just judged with RQ's worker bookkeeping (its hash dropped: the submission's
+# row carries everything; the worker idle, its counts), then take the next as TAKE does,
+# unless ARGV[5] is 0. KEYS: TAKE's, then the job's hash. ARGV: the busy state's name, the
+# idle state's, the count to increment, the seconds the job took, whether to take the next.
+CLOSE = Script("""
+redis.call('DEL', KEYS[4])
+redis.call('HSET', KEYS[2], 'state', ARGV[2])
+redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+redis.call('HINCRBYFLOAT', KEYS[2], 'total_working_time', ARGV[4])
+if ARGV[5] == '0' then return nil end
+""" + _TAKE)
 SUSPENDED = -1
 
 
@@ -60,14 +75,15 @@ class Stopped(BaseException):
 class WorkLoop:
     def __init__(self, queue: JobQueue, name: str,
                  job: Callable[[str, redis.client.Pipeline], None],
-                 between: Callable[[], None], burst: bool):
+                 between: Callable[[], None], burst: bool,
+                 idle: Callable[[], None] = lambda: None):
         """`job(token, pipe)` judges a submission, adding what it has to tell Redis to `pipe`;
-        `between()` readies the worker for the next one once that is sent."""
+        `between()` readies the worker for the next one once that is sent; `idle()` is
+        called when no job waits, before the worker waits for one."""
         self.queue, self.name, self.job, self.between = queue, name, job, between
-        self.burst = burst
+        self.burst, self.idle = burst, idle
         self.stopping = threading.Event()
         self._busy = False
-        self._take = queue.redis.register_script(TAKE)
 
     def run(self) -> None:
         """Take jobs until stopped (in a burst: until the queue is empty). When Redis goes
@@ -117,6 +133,7 @@ class WorkLoop:
                 if isinstance(taken, bytes):
                     taken = self._perform(worker, taken.decode())  # and what it took next
                     continue
+                self.idle()
                 if taken == SUSPENDED:
                     if self.burst or not self._sit_out_suspension(worker):
                         return
@@ -144,7 +161,7 @@ class WorkLoop:
         """The next token (the worker now marked busy), SUSPENDED, or None (no job waits).
         A stop asked for meanwhile lets the worker judge the job it may be taking."""
         self._busy = True
-        token = self._take(keys=self._take_keys(worker), args=[WorkerStatus.BUSY])
+        token = TAKE.call(self.queue.redis, self._take_keys(worker), [WorkerStatus.BUSY])
         self._busy = isinstance(token, bytes)
         return token
 
@@ -165,36 +182,25 @@ class WorkLoop:
         result this returns), saving a round trip per job while jobs wait."""
         started = time.monotonic()
         failed = False
-        with self.queue.redis.pipeline(transaction=True) as pipe:
+        with self.queue.redis.pipeline(transaction=False) as pipe:
             try:
                 self.job(token, pipe)
             except Exception:  # the reconciler queues it again; the worker goes on
                 failed = True
                 log.exception("job %s failed", token)
-            pipe.delete(Job.key_for(token))  # the submission's row carries everything
-            worker.set_state(WorkerStatus.IDLE, pipeline=pipe)
-            if failed:
-                worker.increment_failed_job_count(pipeline=pipe)
-            else:
-                worker.increment_successful_job_count(pipeline=pipe)
-            pipe.hincrbyfloat(worker.key, "total_working_time", time.monotonic() - started)
             take_next = not self.stopping.is_set()
-            if take_next:  # the script by its hash; `_next` loads it first thing
-                pipe.evalsha(self._take.sha, 3, *self._take_keys(worker), WorkerStatus.BUSY)
+            CLOSE.queue(pipe, [*self._take_keys(worker), Job.key_for(token)], [
+                WorkerStatus.BUSY, WorkerStatus.IDLE,
+                "failed_job_count" if failed else "successful_job_count",
+                time.monotonic() - started, int(take_next)])
             replies: list = []
             try:
-                replies = pipe.execute(raise_on_error=False)
+                replies = redis_scripts.execute(self.queue.redis, pipe)
             finally:
-                taken = replies.pop() if take_next and replies else None
+                taken = replies[-1] if replies else None
                 self._busy = isinstance(taken, bytes)  # a job taken is a job held
                 self.between()
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        if isinstance(taken, redis.exceptions.NoScriptError):  # Redis lost its scripts
-            return self._next(worker)
-        if isinstance(taken, Exception):
-            raise taken
+        redis_scripts.raise_errors(replies)
         return taken
 
     def _suspended(self) -> bool:

@@ -48,7 +48,7 @@ def run_worker(context: WorkerContext, burst: bool = False) -> None:
         reporter.start()
     try:
         WorkLoop(context.queue, context.worker_id, judging.judge, judging.prepare_next,
-                 burst).run()
+                 burst, idle=judging.idle).run()
     finally:
         if reporter is not None:
             reporter.stop()

@@ -24,6 +24,7 @@ import rq
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from judge import redis_scripts
 from judge.contract.languages import LanguageCatalog
 from judge.judging.verdict import internal_error
 from judge.metrics import (
@@ -34,6 +35,7 @@ from judge.metrics import (
     RUN_SECONDS,
     EngineCollector,
     Recorder,
+    Tally,
 )
 from judge.store.submissions import Storage
 
@@ -81,12 +83,24 @@ def insert(db: Storage, language_id: int, status_id: int, count: int = 1) -> Non
                               "status_id": status_id})
 
 
-def test_recorded_durations_are_exposed_as_cumulative_histograms(collector_parts):
+@pytest.mark.parametrize("summed", [False, True], ids=["sent at once", "summed in a Tally"])
+def test_recorded_durations_are_exposed_as_cumulative_histograms(collector_parts, summed):
+    """A busy worker sums its observations in a Tally and sends them in one script call:
+    the same histograms as observations sent one by one."""
     client, jobs, db = collector_parts
     recorder = Recorder(client)
+    tally = Tally() if summed else None
     for wall_time in ("0.004", "0.02", "0.3", "100"):
-        recorder.judged({"status_id": 3, "wall_time": wall_time}, 0.5)
-    recorder.judged({"status_id": 6, "wall_time": None}, 1.5, 0.25)  # compiled; did not run
+        recorder.judged({"status_id": 3, "wall_time": wall_time}, 0.5, pipe=tally)
+    recorder.judged({"status_id": 6, "wall_time": None}, 1.5, 0.25, pipe=tally)  # did not run
+    if tally is not None:
+        assert value(scrape(client, jobs, db), f"{RUN_SECONDS.name}_count") == 0  # not sent yet
+        assert tally.due() is False  # counted within FLUSH_SECONDS
+        client.script_flush()  # a Redis that forgot the script: it is sent again by its text
+        with client.pipeline(transaction=False) as pipe:
+            tally.flush(pipe)
+            redis_scripts.raise_errors(redis_scripts.execute(client, pipe))
+        assert not tally
     found = scrape(client, jobs, db)
     assert value(found, f"{COMPILE_SECONDS.name}_count") == 1
     assert value(found, f"{COMPILE_SECONDS.name}_bucket", le="0.25") == 1

@@ -18,6 +18,8 @@ import rq
 from rq.suspension import resume, suspend
 from rq.worker import WorkerStatus
 
+from judge import events
+
 from ..hostcheck import live_processes, run_cgroups
 from ..waiting import wait_for
 from .conftest import ROOT, Engine, isolated_database, start_engine, stop_engine
@@ -86,9 +88,9 @@ def test_rq_suspend_pauses_the_worker_until_rq_resume(loop):
 
 
 def test_jobs_flow_on_when_redis_forgets_the_workers_script(loop):
-    """The transaction closing a job takes the next one with the script's hash; after a
-    SCRIPT FLUSH (a Redis restart does the same) that fails once and the worker loads it
-    again."""
+    """The API's queueing, the live events and the call closing a job (which takes the next)
+    send scripts by their hash; after a SCRIPT FLUSH (a Redis restart does the same) each
+    fails once and is sent again with its text: no event and no bookkeeping is lost."""
     engine, _, client = loop
     first = engine.post({"source_code": "import time\ntime.sleep(1)\nprint(1)",
                          "language_id": PY}).json()["token"]
@@ -99,6 +101,10 @@ def test_jobs_flow_on_when_redis_forgets_the_workers_script(loop):
     assert status(engine, first) == 3
     (worker,) = rq_workers(engine, client)
     assert worker.failed_job_count == 0
+    for token in (first, second):
+        kinds = [fields[b"kind"] for _, fields in client.xrange(events.stream_key(token))]
+        assert kinds == [b"status", b"status", b"final"], (token, kinds)
+    wait_for(lambda: engine.get("/workers").json()[0]["idle"] == 1, "the worker idle again")
 
 
 def test_a_second_sigterm_stops_a_busy_worker_at_once_and_the_submission_is_judged_later(loop):

@@ -1,0 +1,54 @@
+"""The RQ jobs the engine queues (judge/queue.py), on a real Redis: written without RQ's
+per-job work, they are the jobs RQ's own enqueue writes, RQ reads them back as the call of
+`workers.jobs.judge_submission` for their token, and each comes with its In Queue event."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import rq
+from rq.job import Job, JobStatus
+
+from judge import events
+from judge.queue import JOB_FUNCTION, JobFormat, JobQueue, _enqueue
+
+STAMPED = {"created_at", "enqueued_at"}
+
+
+def rq_fields(queue: rq.Queue, token: str) -> dict:
+    """What RQ's own enqueue writes into the job's hash."""
+    recorder = queue.connection.pipeline(transaction=False)
+    _enqueue(queue, token, recorder)
+    hset = max((args for args, _ in recorder.command_stack if args[0] == "HSET"), key=len)
+    return dict(zip(hset[2::2], hset[3::2], strict=True))
+
+
+@pytest.mark.parametrize("token", [str(uuid.uuid4()), "a-token-of-another-length"])
+def test_a_job_is_the_one_rqs_enqueue_writes(redis_conn, token):
+    queue = rq.Queue("format-test", connection=redis_conn)
+    flat = JobFormat(queue).fields(token)
+    ours = dict(zip(flat[::2], flat[1::2], strict=True))
+    theirs = rq_fields(queue, token)
+    assert ours.keys() == theirs.keys()
+    assert {k: v for k, v in ours.items() if k not in STAMPED} == \
+        {k: v for k, v in theirs.items() if k not in STAMPED}
+    assert all(ours[k].endswith("Z") for k in STAMPED)
+
+
+def test_rq_reads_a_queued_job_back_as_the_judging_call(redis_url, redis_conn):
+    jobs = JobQueue(redis_url, "format-test")
+    try:
+        token = str(uuid.uuid4())
+        jobs.enqueue(token)
+        assert jobs.queue.get_job_ids() == [token]
+        assert jobs.depth() == 1
+        assert b"rq:queue:format-test" in redis_conn.smembers("rq:queues")
+        job = Job.fetch(token, connection=redis_conn)
+        assert (job.func_name, job.args, job.kwargs) == (JOB_FUNCTION, (token,), {})
+        assert job.get_status() == JobStatus.QUEUED and job.origin == "format-test"
+        assert job.enqueued_at is not None and job.timeout == 3600
+        (_, fields), = redis_conn.xrange(events.stream_key(token))
+        assert fields == {b"kind": b"status", b"data": b'{"status_id":1}'}
+    finally:
+        jobs.close()
