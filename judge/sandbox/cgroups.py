@@ -76,11 +76,18 @@ def _keyed(path: Path | str) -> dict[str, int]:
     return out
 
 
-def _rmdir(path: Path) -> None:
+def _mkdir(path: str) -> None:
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        pass
+
+
+def _rmdir(path: str) -> None:
     """Remove a cgroup directory, waiting briefly while exiting tasks release it."""
     for _ in range(200):
         try:
-            path.rmdir()
+            os.rmdir(path)
             return
         except FileNotFoundError:
             return
@@ -123,31 +130,32 @@ class RunCgroup:
 
 class V1Cgroup(RunCgroup):
     """One directory per controller. The constructor attaches to existing directories
-    (creating missing ones, which kill_all and destroy expect); `create` also sets limits."""
+    (creating missing ones, which kill_all and destroy expect); `create` also sets limits.
+    Paths are plain strings, made once: a run creates, reads and writes about twenty of these
+    files, and through pathlib that cost more than the system calls."""
 
-    def __init__(self, paths: dict[str, Path]):
+    def __init__(self, paths: dict[str, str]):
         self.paths = paths
         for path in paths.values():
-            path.mkdir(exist_ok=True)
-        # The files a run reads and writes, as strings once: a supervisor polls some of them.
-        self._procs_files = [str(p / "cgroup.procs") for p in paths.values()]
-        self._listed = str(paths["freezer"] / "cgroup.procs")
-        self._freezer = str(paths["freezer"] / "freezer.state")
-        self._cpu = str(paths["cpuacct"] / "cpuacct.usage")
-        self._peak = str(paths["memory"] / "memory.max_usage_in_bytes")
-        self._oom = str(paths["memory"] / "memory.oom_control")
-        self._pids_events = str(paths["pids"] / "pids.events")
+            _mkdir(path)
+        self._procs_files = [p + "/cgroup.procs" for p in paths.values()]
+        self._listed = paths["freezer"] + "/cgroup.procs"
+        self._freezer = paths["freezer"] + "/freezer.state"
+        self._cpu = paths["cpuacct"] + "/cpuacct.usage"
+        self._peak = paths["memory"] + "/memory.max_usage_in_bytes"
+        self._oom = paths["memory"] + "/memory.oom_control"
+        self._pids_events = paths["pids"] + "/pids.events"
 
     @classmethod
-    def create(cls, paths: dict[str, Path], memory_bytes: int, pids_max: int) -> V1Cgroup:
+    def create(cls, paths: dict[str, str], memory_bytes: int, pids_max: int) -> V1Cgroup:
         group = cls(paths)
         memory = paths["memory"]
-        _write(memory / "memory.limit_in_bytes", memory_bytes)
+        _write(memory + "/memory.limit_in_bytes", memory_bytes)
         try:  # memory+swap = memory: no swapping out of the limit (absent without swap accounting)
-            _write(memory / "memory.memsw.limit_in_bytes", memory_bytes)
+            _write(memory + "/memory.memsw.limit_in_bytes", memory_bytes)
         except OSError:
             pass
-        _write(paths["pids"] / "pids.max", pids_max)
+        _write(paths["pids"] + "/pids.max", pids_max)
         return group
 
     def join_self(self) -> None:
@@ -206,19 +214,21 @@ class V2Cgroup(RunCgroup):
 
     def __init__(self, path: Path):
         self.path = path
-        self._procs_file = str(path / "cgroup.procs")
+        self._dir = str(path)  # the files as plain strings (see V1Cgroup)
+        self._procs_file = self._dir + "/cgroup.procs"
 
     @classmethod
     def create(cls, path: Path, memory_bytes: int, pids_max: int) -> V2Cgroup:
-        path.mkdir(exist_ok=True)
-        _write(path / "memory.max", memory_bytes)
+        group = cls(path)
+        _mkdir(group._dir)
+        _write(group._dir + "/memory.max", memory_bytes)
         try:
-            _write(path / "memory.swap.max", 0)
+            _write(group._dir + "/memory.swap.max", 0)
         except OSError:
             pass
-        _write(path / "memory.oom.group", 1)  # an OOM kill takes the whole run down
-        _write(path / "pids.max", pids_max)
-        return cls(path)
+        _write(group._dir + "/memory.oom.group", 1)  # an OOM kill takes the whole run down
+        _write(group._dir + "/pids.max", pids_max)
+        return group
 
     def join_self(self) -> None:
         _write(self._procs_file, b"0")
@@ -227,39 +237,41 @@ class V2Cgroup(RunCgroup):
         _write(self._procs_file, pid)
 
     def procs(self) -> list[int]:
-        return [int(x) for x in _read(self.path / "cgroup.procs").split()]
+        return [int(x) for x in _read(self._procs_file).split()]
 
     def cpu_ns(self) -> int:
-        return _keyed(self.path / "cpu.stat")["usage_usec"] * 1000
+        return _keyed(self._dir + "/cpu.stat")["usage_usec"] * 1000
 
     def reset_peak(self) -> None:
         try:  # writable since Linux 6.12; older kernels keep the set-up in the peak
-            _write(self.path / "memory.peak", 0)
+            _write(self._dir + "/memory.peak", 0)
         except OSError:
             pass
 
     def stats(self) -> CgroupStats:
-        events = _keyed(self.path / "memory.events")
-        peak_file = self.path / "memory.peak"
-        peak = int(_read(peak_file)) if peak_file.exists() else int(_read(self.path / "memory.current"))
+        events = _keyed(self._dir + "/memory.events")
+        try:
+            peak = int(_read(self._dir + "/memory.peak"))
+        except FileNotFoundError:  # before Linux 5.19
+            peak = int(_read(self._dir + "/memory.current"))
         return CgroupStats(
             cpu_ns=self.cpu_ns(),
             memory_peak_bytes=peak,
             oom_kills=events.get("oom_kill", 0),
-            pids_refused=_keyed(self.path / "pids.events").get("max", 0),
+            pids_refused=_keyed(self._dir + "/pids.events").get("max", 0),
         )
 
     def kill_all(self) -> None:
-        _write(self.path / "cgroup.kill", 1)
+        _write(self._dir + "/cgroup.kill", 1)
         for _ in range(2000):
-            if "populated 0" in _read(self.path / "cgroup.events"):
+            if "populated 0" in _read(self._dir + "/cgroup.events"):
                 return
             time.sleep(0.001)
         raise CgroupError(f"processes of {self.path} survive cgroup.kill")
 
     def destroy(self) -> None:
         self.kill_all()
-        _rmdir(self.path)
+        _rmdir(self._dir)
 
 
 class Hierarchy:
@@ -283,22 +295,24 @@ class V1Hierarchy(Hierarchy):
     version = 1
 
     def __init__(self, parent: str = "judge"):
-        self.parents = {c: CGROUP_MOUNT / c / parent for c in V1_CONTROLLERS}
+        self.parents = {c: f"{CGROUP_MOUNT}/{c}/{parent}" for c in V1_CONTROLLERS}
         for path in self.parents.values():
-            path.mkdir(exist_ok=True)
+            _mkdir(path)
 
     def create(self, name: str, memory_bytes: int, pids_max: int) -> V1Cgroup:
-        return V1Cgroup.create({c: p / name for c, p in self.parents.items()}, memory_bytes,
-                               pids_max)
+        return V1Cgroup.create(self._paths(name), memory_bytes, pids_max)
 
     def names(self) -> list[str]:
         found: set[str] = set()
         for path in self.parents.values():
-            found.update(p.name for p in path.iterdir() if p.is_dir())
+            found.update(entry.name for entry in os.scandir(path) if entry.is_dir())
         return sorted(found)
 
     def open(self, name: str) -> V1Cgroup:
-        return V1Cgroup({c: p / name for c, p in self.parents.items()})
+        return V1Cgroup(self._paths(name))
+
+    def _paths(self, name: str) -> dict[str, str]:
+        return {c: f"{p}/{name}" for c, p in self.parents.items()}
 
 
 class V2Hierarchy(Hierarchy):
