@@ -72,7 +72,7 @@ def token_of_channel(name: bytes | str) -> str:
 
 
 def add(pipe: Any, token: str, kind: str, data: dict[str, Any] | None = None) -> None:
-    """Queue the event on `pipe` (a redis or redis.asyncio pipeline); its owner sends it with
+    """Queue the event on `pipe` (a redis pipeline); its owner sends it with
     judge/redis_scripts.py's `execute`."""
     ADD.queue(pipe, *_call(token, kind, data))
 

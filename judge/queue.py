@@ -71,16 +71,14 @@ class JobFormat:
 
     def __init__(self, queue: rq.Queue):
         self.queue = queue
-        recorder = queue.connection.pipeline(transaction=False)  # records, never sent
-        _enqueue(queue, _PLACEHOLDER, recorder)
-        fields = max((args for args, _ in recorder.command_stack if args[0] == "HSET"), key=len)
-        self._fields = dict(zip(fields[2::2], fields[3::2], strict=True))
+        fields = rq_fields(queue, _PLACEHOLDER)
+        self._fields = dict(zip(fields[::2], fields[1::2], strict=True))
         self._call = zlib.decompress(self._fields["data"])
 
     def fields(self, token: str) -> list[Any]:
         """The job hash's fields and values, flat, as HSET takes them."""
         if len(token) != len(_PLACEHOLDER):
-            return self._formatted_by_rq(token)
+            return rq_fields(self.queue, token)
         stamp = rq.utils.utcformat(rq.utils.now())
         out: list[Any] = []
         for name, value in self._fields.items():
@@ -93,18 +91,21 @@ class JobFormat:
             out += (name, value)
         return out
 
-    def _formatted_by_rq(self, token: str) -> list[Any]:
-        recorder = self.queue.connection.pipeline(transaction=False)
-        _enqueue(self.queue, token, recorder)
-        return list(max((args for args, _ in recorder.command_stack if args[0] == "HSET"),
-                        key=len)[2:])
-
     def enqueue(self, token: str) -> tuple[list[str], list[Any]]:
         """ENQUEUE's keys and arguments for `token`, with its In Queue event."""
         keys = [rq.Queue.redis_queues_keys, self.queue.key, rq.job.Job.key_for(token),
                 events.stream_key(token), events.channel(token)]
         return keys, [token, *events.arguments(events.STATUS, {"status_id": 1}),
                       *self.fields(token)]
+
+
+def rq_fields(queue: rq.Queue, token: str) -> list[Any]:
+    """The fields and values, flat, that RQ's own enqueue writes into the job's hash (on a
+    pipeline that records them and is never sent)."""
+    recorder = queue.connection.pipeline(transaction=False)
+    _enqueue(queue, token, recorder)
+    fields = max((args for args, _ in recorder.command_stack if args[0] == "HSET"), key=len)
+    return list(fields[2:])
 
 
 def worker_counts(queue: rq.Queue) -> WorkerCounts:

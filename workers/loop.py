@@ -9,7 +9,7 @@ whatever a dead worker had taken. So this loop keeps RQ's formats (the API enque
 whose id is the token; `rq info` and GET /workers see these workers, their state and counts;
 `rq suspend` pauses them) and per job needs one round trip while jobs wait: a script that,
 unless the workers are suspended, pops a token and marks the worker busy, runs at the end of
-the transaction that closes the previous job (its completion signal and metrics, its hash
+the pipeline that closes the previous job (its completion signal and metrics, its hash
 dropped, the worker marked idle with its counts: the same script). An idle worker blocks
 until a job comes, without taking it (BLMOVE of the queue onto itself), then takes it with
 the script.
@@ -178,7 +178,7 @@ class WorkLoop:
 
     def _perform(self, worker: rq.Worker, token: str) -> bytes | int | None:
         """Judge one submission the worker took (and was marked busy for). Unless asked to
-        stop, the transaction that closes it also takes the next job (as `_next`, whose
+        stop, the script that closes it also takes the next job (as `_next`, whose
         result this returns), saving a round trip per job while jobs wait."""
         started = time.monotonic()
         failed = False
