@@ -146,14 +146,24 @@ class Tally:
         """Add everything counted to `pipe` (send it with judge/redis_scripts.py's
         `execute`), and start counting afresh."""
         if self:
-            args: list[Any] = [len(self._counts)]
-            for (key, field), count in self._counts.items():
-                args += (key, field, count)
-            for (key, field), total in self._sums.items():
-                args += (key, field, repr(total))
-            _ADD_ALL.queue(pipe, (), args)
-            self._counts, self._sums = {}, {}
+            _ADD_ALL.queue(pipe, (), self._taken())
         self._since = time.monotonic()
+
+    def send(self, client: redis.Redis) -> None:
+        """Send everything counted now, and start counting afresh."""
+        if self:
+            _ADD_ALL.call(client, (), self._taken())
+        self._since = time.monotonic()
+
+    def _taken(self) -> list[Any]:
+        """_ADD_ALL's arguments for everything counted, which is forgotten here."""
+        args: list[Any] = [len(self._counts)]
+        for (key, field), count in self._counts.items():
+            args += (key, field, count)
+        for (key, field), total in self._sums.items():
+            args += (key, field, repr(total))
+        self._counts, self._sums = {}, {}
+        return args
 
 
 class Recorder:

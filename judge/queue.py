@@ -74,6 +74,7 @@ class JobFormat:
         fields = rq_fields(queue, _PLACEHOLDER)
         self._fields = dict(zip(fields[::2], fields[1::2], strict=True))
         self._call = zlib.decompress(self._fields["data"])
+        self._placeholder = _PLACEHOLDER.encode()
 
     def fields(self, token: str) -> list[Any]:
         """The job hash's fields and values, flat, as HSET takes them."""
@@ -85,7 +86,7 @@ class JobFormat:
             if name in _STAMPED:
                 value = stamp
             elif name == "data":
-                value = zlib.compress(self._call.replace(_PLACEHOLDER.encode(), token.encode()))
+                value = zlib.compress(self._call.replace(self._placeholder, token.encode()))
             elif isinstance(value, str) and _PLACEHOLDER in value:
                 value = value.replace(_PLACEHOLDER, token)
             out += (name, value)
@@ -197,7 +198,6 @@ class AsyncJobQueue:
     async def enqueue(self, token: str) -> None:
         if self._jobs is None:  # Redis was down when the API started
             await self.open()
-        assert self._jobs is not None
         await ENQUEUE.call_async(self.redis, *self._jobs.enqueue(token))
 
     async def depth(self) -> int:

@@ -51,13 +51,8 @@ class Judging:
 
     def idle(self) -> None:
         """No submission waits: what was counted goes to Redis now."""
-        if not self.tally:
-            return
-        redis_client = self.ctx.queue.redis
         try:
-            with redis_client.pipeline(transaction=False) as pipe:
-                self.tally.flush(pipe)
-                redis_scripts.raise_errors(redis_scripts.execute(redis_client, pipe))
+            self.tally.send(self.ctx.queue.redis)
         except redis.exceptions.RedisError as e:
             log.warning("metrics not recorded: %s", e)
 
