@@ -90,9 +90,11 @@ async def accept_waiting(ctx: ApiContext, batch: Sequence[Mapping[str, Any]]) ->
 async def queue_is_full(ctx: ApiContext, adding: int) -> bool:
     """Judge0's capacity check: waiting submissions plus those being added above
     MAX_QUEUE_SIZE (the ones being judged do not count). The queue's length is one Redis
-    command; while Redis is down the database counts them (the reconciler queues them later)."""
+    command, or the length seen a moment ago while it was under half the room left; while
+    Redis is down the database counts them (the reconciler queues them later)."""
+    limit = ctx.config.max_queue_size
     try:
-        waiting = await ctx.queue.depth()
+        waiting = await ctx.queue.depth(seen_below=(limit - adding) // 2)
     except redis.exceptions.RedisError:
         waiting = await ctx.storage.count_pending()
-    return waiting + adding > ctx.config.max_queue_size
+    return waiting + adding > limit

@@ -9,6 +9,7 @@ waits for is the submission's final event (judge/events.py, judge/event_hub.py).
 
 from __future__ import annotations
 
+import time
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -48,15 +49,18 @@ def _enqueue(queue: rq.Queue, token: str, pipe: redis.client.Pipeline) -> None:
 
 
 # Queue a job with its In Queue event: what RQ's enqueue writes (the queue in RQ's set of
-# queues, the job's hash, its id pushed), then the event. KEYS: RQ's set of queues, the
-# queue, the job's hash, the event's stream and channel. ARGV: the token, the event's four
-# arguments (events.arguments), then the hash's fields and values.
+# queues, the job's hash, its id pushed), then the event; returns the queue's length. KEYS:
+# RQ's set of queues, the queue, the job's hash, the event's stream and channel. ARGV: the
+# token, the event's four arguments (events.arguments), then the hash's fields and values.
 ENQUEUE = Script(events.ADD_FUNCTION + """
 redis.call('SADD', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[3], unpack(ARGV, 6))
-redis.call('RPUSH', KEYS[2], ARGV[1])
-return add_event(KEYS[4], KEYS[5], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+local length = redis.call('RPUSH', KEYS[2], ARGV[1])
+add_event(KEYS[4], KEYS[5], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return length
 """)
+# How long the queue's length seen in ENQUEUE's reply may stand for LLEN (AsyncJobQueue.depth)
+SEEN_LENGTH_SECONDS = 0.25
 _PLACEHOLDER = "00000000-0000-0000-0000-000000000000"  # a token, as long as every token
 _STAMPED = ("created_at", "enqueued_at")  # the fields RQ sets to the time of queueing
 
@@ -183,6 +187,7 @@ class AsyncJobQueue:
         self._formatter = redis.Redis.from_url(redis_url)
         self.queue = rq.Queue(name, connection=self._formatter)
         self._jobs: JobFormat | None = None
+        self._seen = (0, -SEEN_LENGTH_SECONDS)  # the queue's length after our last job, when
 
     @property
     def name(self) -> str:
@@ -198,10 +203,20 @@ class AsyncJobQueue:
     async def enqueue(self, token: str) -> None:
         if self._jobs is None:  # Redis was down when the API started
             await self.open()
-        await ENQUEUE.call_async(self.redis, *self._jobs.enqueue(token))
+        length = await ENQUEUE.call_async(self.redis, *self._jobs.enqueue(token))
+        self._seen = (int(length), time.monotonic())
 
-    async def depth(self) -> int:
-        """Jobs waiting for a worker (Judge0's queue size: Resque.size)."""
+    async def depth(self, seen_below: int = 0) -> int:
+        """Jobs waiting for a worker (Judge0's queue size: Resque.size). With `seen_below`,
+        the length this process saw when it last queued a job answers without a round trip
+        (one of the API's three per POST) if it was under `seen_below` and at most
+        SEEN_LENGTH_SECONDS ago: workers only shorten the queue since, and only other API
+        processes queueing could lengthen it. A caller that asks for half its limit is
+        wrong only if those others queue half the limit within that moment, when Judge0's
+        own check (read the size, then queue) is no more exact either."""
+        length, when = self._seen
+        if length < seen_below and time.monotonic() - when <= SEEN_LENGTH_SECONDS:
+            return length
         return await self.redis.llen(self.queue.key)
 
     async def close(self) -> None:

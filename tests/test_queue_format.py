@@ -4,6 +4,8 @@ per-job work, they are the jobs RQ's own enqueue writes, RQ reads them back as t
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 
 import pytest
@@ -11,7 +13,14 @@ import rq
 from rq.job import Job, JobStatus
 
 from judge import events
-from judge.queue import JOB_FUNCTION, JobFormat, JobQueue, rq_fields
+from judge.queue import (
+    JOB_FUNCTION,
+    SEEN_LENGTH_SECONDS,
+    AsyncJobQueue,
+    JobFormat,
+    JobQueue,
+    rq_fields,
+)
 
 STAMPED = {"created_at", "enqueued_at"}
 
@@ -45,3 +54,26 @@ def test_rq_reads_a_queued_job_back_as_the_judging_call(redis_url, redis_conn):
         assert fields == {b"kind": b"status", b"data": b'{"status_id":1}'}
     finally:
         jobs.close()
+
+
+def test_the_api_reuses_the_length_its_last_job_saw_only_far_below_the_limit(redis_url,
+                                                                            redis_conn):
+    """AsyncJobQueue.depth: the length ENQUEUE replied stands for LLEN while it is under
+    `seen_below` and fresh; a caller near its limit, or late, gets the queue's real length."""
+    async def main() -> list[int]:
+        jobs = AsyncJobQueue(redis_url, "format-test")
+        try:
+            await jobs.open()
+            await jobs.enqueue(str(uuid.uuid4()))
+            await jobs.enqueue(str(uuid.uuid4()))
+            redis_conn.rpush(jobs.queue.key, "queued-by-another-api-process")
+            answers = [await jobs.depth(seen_below=10),  # the length the last job saw
+                       await jobs.depth(seen_below=2),  # not under 2: asks Redis
+                       await jobs.depth()]  # asks Redis
+            jobs._seen = (2, time.monotonic() - SEEN_LENGTH_SECONDS - 1)  # seen too long ago
+            answers.append(await jobs.depth(seen_below=10))
+            return answers
+        finally:
+            await jobs.close()
+
+    assert asyncio.run(main()) == [2, 3, 3, 3]

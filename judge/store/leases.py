@@ -23,18 +23,25 @@ from typing import Any
 from psycopg import sql
 
 # the storage module's row shape and token parsing: leases are part of the same data layer
-from judge.contract.submission.fields import parse_token
-from judge.store.submissions import IN_QUEUE, PROCESSING, SELECT_LIST, Storage
+from judge.contract.submission.fields import PERMITTED, parse_token
+from judge.store.submissions import IN_QUEUE, PROCESSING, Storage
 
 RECONCILE_LOCK_KEY = 0x4A554447_45303032  # one reconciliation pass at a time, fleet-wide
 RESENT = "pending: re-sent"  # a dead worker's callback, handed to a live worker
 # A callback waiting for its delivery; the same text as the index's (migration 0003).
 _PENDING_CALLBACK = sql.SQL("callback_status IN ('pending', 'pending: re-sent')")
-_CLAIM = sql.SQL(
-    "UPDATE submissions SET status_id = %s, started_at = now(), updated_at = now(), "
-    "execution_host = %s, worker_id = %s, lease_until = now() + make_interval(secs => %s) "
-    "WHERE token = %s AND (status_id = %s OR (status_id = %s AND "
-    "(lease_until IS NULL OR lease_until < now()))) RETURNING {}").format(SELECT_LIST)
+# What a claim returns: what judging reads (the attributes a client set, and a problem's
+# columns), and the claim itself; not the other half of the row (a verdict's columns, the
+# callback's), which the worker would receive and build into its dict on every claim.
+CLAIMED_COLUMNS = (*PERMITTED, "token", "problem", "problem_version_id", "run_all_test_cases",
+                   "status_id", "started_at", "execution_host", "worker_id", "lease_until")
+_CLAIM = sql.SQL(" ".join((  # constants only: the statuses and the columns
+    f"UPDATE submissions SET status_id = {PROCESSING}, started_at = now(),",  # noqa: S608
+    "updated_at = now(), execution_host = %s, worker_id = %s,",
+    "lease_until = now() + make_interval(secs => %s) WHERE token = %s AND",
+    f"(status_id = {IN_QUEUE} OR (status_id = {PROCESSING} AND",
+    "(lease_until IS NULL OR lease_until < now())))",
+    f"RETURNING {', '.join(CLAIMED_COLUMNS)}")))
 
 
 class Leases:
@@ -48,8 +55,7 @@ class Leases:
         key = parse_token(token)
         if key is None:
             return None
-        return self._one(_CLAIM, [PROCESSING, host, worker_id, self.seconds, key,
-                                  IN_QUEUE, PROCESSING])
+        return self._one(_CLAIM, [host, worker_id, self.seconds, key])
 
     def renew(self, token: str, worker_id: str) -> bool:
         """Extend our lease; False if the submission is no longer ours (finished, or taken

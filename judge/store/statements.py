@@ -30,6 +30,8 @@ _IMMUTABLE = frozenset({"token"})
 IN_QUEUE, PROCESSING = int(Status.IN_QUEUE), int(Status.PROCESSING)
 # Any other status is final.
 UNFINISHED_STATUSES: tuple[int, ...] = (IN_QUEUE, PROCESSING)
+# ... in SQL, as a literal: a parameter would be an array psycopg dumps on every execution
+_UNFINISHED = f"({IN_QUEUE}, {PROCESSING})"
 
 # jsonb columns: their Python values (lists, dicts) go to the server as JSON
 _JSON_COLUMNS = frozenset({"test_cases"})
@@ -70,15 +72,15 @@ def _finish_query(names: tuple[str, ...], now_columns: tuple[str, ...]) -> sql.S
     while the row is unfinished; composed once per column set, like the INSERT."""
     sets = [f'"{name}" = %s' for name in names] + [f'"{name}" = now()' for name in now_columns]
     return sql.SQL(f"UPDATE submissions SET {', '.join(sets)} "  # noqa: S608
-                   "WHERE token = %s AND status_id = ANY(%s) RETURNING token")
+                   f"WHERE token = %s AND status_id IN {_UNFINISHED} RETURNING token")
 
 
 _SELECT_ONE = sql.SQL("SELECT {} FROM submissions WHERE token = %s").format(SELECT_LIST)
 _SELECT_MANY = sql.SQL("SELECT {} FROM submissions WHERE token = ANY(%s)").format(SELECT_LIST)
 _SELECT_PAGE = sql.SQL("SELECT {} FROM submissions ORDER BY created_at DESC, id DESC "
                        "LIMIT %s OFFSET %s").format(SELECT_LIST)
-_DELETE_FINISHED = sql.SQL("DELETE FROM submissions WHERE token = %s AND status_id <> ALL(%s) "
-                           "RETURNING {}").format(SELECT_LIST)
+_DELETE_FINISHED = sql.SQL(f"DELETE FROM submissions WHERE token = %s "  # noqa: S608
+                           f"AND status_id NOT IN {_UNFINISHED} RETURNING {{}}").format(SELECT_LIST)
 COUNT_ALL = Statement("SELECT count(*) AS n FROM submissions", ())
 COUNT_PENDING = Statement("SELECT count(*) AS n FROM submissions WHERE status_id = %s",
                           (IN_QUEUE,))
@@ -124,7 +126,7 @@ def delete_finished(token: str) -> Statement | None:
     never deleted (a worker may be judging it, and Judge0 refuses with 400), so a caller
     that checked the status first is race-free."""
     key = parse_token(token)
-    return None if key is None else Statement(_DELETE_FINISHED, [key, list(UNFINISHED_STATUSES)])
+    return None if key is None else Statement(_DELETE_FINISHED, [key])
 
 
 def finish(token: str, values: Mapping[str, Any]) -> Statement | None:
@@ -137,7 +139,7 @@ def finish(token: str, values: Mapping[str, Any]) -> Statement | None:
         return None
     names = tuple(_checked_columns(values, writable=True))
     now_columns = tuple(name for name in ("updated_at", "finished_at") if name not in values)
-    params = [_param(name, values[name]) for name in names] + [key, list(UNFINISHED_STATUSES)]
+    params = [_param(name, values[name]) for name in names] + [key]
     return Statement(_finish_query(names, now_columns), params)
 
 
