@@ -9,7 +9,8 @@ polling. PostgreSQL stays the source of truth: the final event says only that th
 stored, and readers take the submission from the database.
 
 Who adds what: the API adds In Queue when it queues a submission, in the same round trip;
-the worker adds Processing when it claims one, ``compiled`` after its compile step and
+the worker adds Processing in the script that takes the job from the queue (under RQ's own
+worker loop: once it claims the submission), ``compiled`` after its compile step and
 ``final`` in the pipeline that ends the job. The script that adds an event goes by its hash
 (judge/redis_scripts.py).
 """

@@ -65,21 +65,24 @@ class Judging:
         out rather than on the next one's clock."""
         self.ctx.sandbox.prepare()
 
-    def judge(self, token: str, signals: redis.client.Pipeline) -> None:
+    def judge(self, token: str, signals: redis.client.Pipeline, announced: bool = True
+              ) -> None:
         """Judge one submission. Its completion signal and metrics go into `signals`, a Redis
         pipeline the worker's loop sends right after this returns, with its own bookkeeping,
-        in one round trip."""
+        in one round trip. Its Processing event is sent once it is claimed unless
+        `announced` (the work loop's TAKE added it when it took the job)."""
         with logs.bind(token=token):  # every line logged while judging it names the submission
-            self._judge(token, signals)
+            self._judge(token, signals, announced)
 
-    def _judge(self, token: str, signals: redis.client.Pipeline) -> None:
+    def _judge(self, token: str, signals: redis.client.Pipeline, announced: bool) -> None:
         ctx = self.ctx
         row = ctx.leases.claim(token, ctx.config.hostname, ctx.worker_id)
         if row is None:
             log.info("submission %s is final, gone or judged by a live worker; skipped", token)
             return
         started = time.monotonic()
-        self._announce(token, events.STATUS, {"status_id": int(row["status_id"])})
+        if not announced:
+            self._announce(token, events.STATUS, {"status_id": int(row["status_id"])})
         try:
             with self.renewer.holding(token):
                 language = ctx.languages.get(row["language_id"])
@@ -136,7 +139,7 @@ def judge_submission(token: str) -> None:
     client = _rq_judging.ctx.queue.redis
     with client.pipeline() as signals:
         try:
-            _rq_judging.judge(token, signals)
+            _rq_judging.judge(token, signals, announced=False)
             _rq_judging.tally.flush(signals)
             redis_scripts.raise_errors(redis_scripts.execute(client, signals))
         finally:

@@ -8,9 +8,10 @@ and lease (judge/store/leases.py) make a job taken twice harmless, and the recon
 whatever a dead worker had taken. So this loop keeps RQ's formats (the API enqueues RQ jobs
 whose id is the token; `rq info` and GET /workers see these workers, their state and counts;
 `rq suspend` pauses them) and per job needs one round trip while jobs wait: a script that,
-unless the workers are suspended, pops a token and marks the worker busy, runs at the end of
-the pipeline that closes the previous job (its completion signal and metrics, its hash
-dropped, the worker marked idle with its counts: the same script). An idle worker blocks
+unless the workers are suspended, pops a token, marks the worker busy and adds the
+submission's Processing event, runs at the end of the pipeline that closes the previous
+job (its completion signal and metrics, its hash dropped, the worker marked idle with its
+counts: the same script). An idle worker blocks
 until a job comes, without taking it (BLMOVE of the queue onto itself), then takes it with
 the script.
 
@@ -33,38 +34,55 @@ from rq.job import Job
 from rq.suspension import WORKERS_SUSPENDED
 from rq.worker import WorkerStatus
 
-from judge import redis_scripts
+from judge import events, redis_scripts
+from judge.contract.statuses import Status
 from judge.queue import JobQueue
 from judge.redis_scripts import Script
 
 log = logging.getLogger(__name__)
+IN_QUEUE, PROCESSING = int(Status.IN_QUEUE), int(Status.PROCESSING)
 POLL_SECONDS = 5  # longest wait for a job: how often an idle worker looks for a suspension
 HEARTBEAT_SECONDS = 60  # RQ forgets a worker silent for its worker_ttl (420 s)
 HEARTBEAT_TIMEOUT = 6  # the longest a heartbeat takes: one round trip on a 5 s client
 RETRY_MIN, RETRY_MAX = 0.5, 30.0  # seconds between attempts to reach Redis again
 
 # Take the next job unless the workers are suspended: the token, popped, with the worker
-# marked busy in the same step; SUSPENDED; or nil when the queue is empty.
-# KEYS: the queue, the worker's hash, RQ's suspension flag. ARGV: the busy state's name.
+# marked busy and the submission's Processing event added in the same step; SUSPENDED; or
+# nil when the queue is empty. The event goes before the claim (one round trip per job
+# fewer): a live client may see Processing a moment before the row says so. It is left out
+# when the submission's last event is final: its token was pushed again after the verdict,
+# and the claim will skip it. The stream and channel are named here from the token
+# (standalone Redis, as RQ needs). KEYS: the queue, the worker's hash, RQ's suspension
+# flag. ARGV: the busy state's name, then the event's stream and channel prefixes and its
+# four arguments.
 _TAKE = """
 if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 local token = redis.call('LPOP', KEYS[1])
-if token then redis.call('HSET', KEYS[2], 'state', ARGV[1]) end
+if not token then return nil end
+redis.call('HSET', KEYS[2], 'state', ARGV[1])
+local stream = ARGV[2] .. token
+local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+if not (last and last[2][2] == '""" + events.FINAL + """') then
+  add_event(stream, ARGV[3] .. token, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+end
 return token
 """
-TAKE = Script(_TAKE)
+TAKE = Script(events.ADD_FUNCTION + _TAKE)
 # Close the job just judged with RQ's worker bookkeeping (its hash dropped: the submission's
 # row carries everything; the worker idle, its counts), then take the next as TAKE does,
-# unless ARGV[5] is 0. KEYS: TAKE's, then the job's hash. ARGV: the busy state's name, the
-# idle state's, the count to increment, the seconds the job took, whether to take the next.
-CLOSE = Script("""
+# unless ARGV[11] is 0. KEYS: TAKE's, then the job's hash. ARGV: TAKE's, then the idle
+# state's name, the count to increment, the seconds the job took, whether to take the next.
+CLOSE = Script(events.ADD_FUNCTION + """
 redis.call('DEL', KEYS[4])
-redis.call('HSET', KEYS[2], 'state', ARGV[2])
-redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
-redis.call('HINCRBYFLOAT', KEYS[2], 'total_working_time', ARGV[4])
-if ARGV[5] == '0' then return nil end
+redis.call('HSET', KEYS[2], 'state', ARGV[8])
+redis.call('HINCRBY', KEYS[2], ARGV[9], 1)
+redis.call('HINCRBYFLOAT', KEYS[2], 'total_working_time', ARGV[10])
+if ARGV[11] == '0' then return nil end
 """ + _TAKE)
 SUSPENDED = -1
+_TAKE_ARGUMENTS = (WorkerStatus.BUSY, events.stream_key(""), events.channel(""),
+                   *events.arguments(events.STATUS, {"status_id": PROCESSING}))
+assert len(_TAKE_ARGUMENTS) == 7  # CLOSE's own arguments start at ARGV[8]
 
 
 class Stopped(BaseException):
@@ -77,7 +95,8 @@ class WorkLoop:
                  job: Callable[[str, redis.client.Pipeline], None],
                  between: Callable[[], None], burst: bool,
                  idle: Callable[[], None] = lambda: None):
-        """`job(token, pipe)` judges a submission, adding what it has to tell Redis to `pipe`;
+        """`job(token, pipe)` judges a submission (TAKE has added its Processing event),
+        adding what it has to tell Redis to `pipe`;
         `between()` readies the worker for the next one once that is sent; `idle()` is
         called when no job waits, before the worker waits for one."""
         self.queue, self.name, self.job, self.between = queue, name, job, between
@@ -161,7 +180,7 @@ class WorkLoop:
         """The next token (the worker now marked busy), SUSPENDED, or None (no job waits).
         A stop asked for meanwhile lets the worker judge the job it may be taking."""
         self._busy = True
-        token = TAKE.call(self.queue.redis, self._take_keys(worker), [WorkerStatus.BUSY])
+        token = TAKE.call(self.queue.redis, self._take_keys(worker), _TAKE_ARGUMENTS)
         self._busy = isinstance(token, bytes)
         return token
 
@@ -169,11 +188,13 @@ class WorkLoop:
         return [self.queue.queue.key, worker.key, WORKERS_SUSPENDED]
 
     def _give_back(self, worker: rq.Worker, token: bytes) -> None:
-        """Return a job taken but not started to the head of the queue."""
+        """Return a job taken but not started to the head of the queue (In Queue again:
+        TAKE announced it as Processing)."""
         with self.queue.redis.pipeline(transaction=True) as pipe:
             pipe.lpush(self.queue.queue.key, token)
             worker.set_state(WorkerStatus.IDLE, pipeline=pipe)
-            pipe.execute()
+            events.status(pipe, token.decode(), IN_QUEUE)
+            redis_scripts.raise_errors(redis_scripts.execute(self.queue.redis, pipe))
         self._busy = False
 
     def _perform(self, worker: rq.Worker, token: str) -> bytes | int | None:
@@ -190,7 +211,7 @@ class WorkLoop:
                 log.exception("job %s failed", token)
             take_next = not self.stopping.is_set()
             CLOSE.queue(pipe, [*self._take_keys(worker), Job.key_for(token)], [
-                WorkerStatus.BUSY, WorkerStatus.IDLE,
+                *_TAKE_ARGUMENTS, WorkerStatus.IDLE,
                 "failed_job_count" if failed else "successful_job_count",
                 time.monotonic() - started, int(take_next)])
             replies: list = []

@@ -107,6 +107,21 @@ def test_jobs_flow_on_when_redis_forgets_the_workers_script(loop):
     wait_for(lambda: engine.get("/workers").json()[0]["idle"] == 1, "the worker idle again")
 
 
+def test_the_worker_announces_what_it_takes_but_not_a_judged_submission_taken_again(loop):
+    """TAKE adds the Processing event of the job it takes; a token pushed again after its
+    verdict is taken, skipped by the claim, and gets no event after its final one."""
+    engine, _, client = loop
+    token = engine.run({"source_code": "print(3)", "language_id": PY})["token"]
+    assert status(engine, token) == 3
+    client.rpush(f"rq:queue:{engine.get('/version').text}", token)
+    wait_for(lambda: engine.get("/workers").json()[0] | {"failed": 0} == {
+        "queue": "1.14.0", "size": 0, "available": 1, "idle": 1, "working": 0, "paused": 0,
+        "failed": 0}, "the pushed token taken")
+    stream = [fields for _, fields in client.xrange(events.stream_key(token))]
+    assert [fields[b"kind"] for fields in stream] == [b"status", b"status", b"final"]
+    assert stream[1][b"data"] == b'{"status_id":2}'  # Processing, added by TAKE
+
+
 def test_a_second_sigterm_stops_a_busy_worker_at_once_and_the_submission_is_judged_later(loop):
     engine, procs, client = loop
     token = engine.post({"source_code": "import time\ntime.sleep(4)\nprint('slept')",
