@@ -44,6 +44,13 @@ local function add_event(stream, channel, kind, data, max_events, ttl)
   return id
 end
 """
+# Lua: whether a stream's last event is final (its fields in add_event's order).
+ENDED_FUNCTION = f"""
+local function ended(stream)
+  local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+  return last ~= nil and last[2][2] == '{FINAL}'
+end
+"""
 # KEYS: the stream, the channel. ARGV: kind, data (JSON), max events, TTL.
 ADD = Script(ADD_FUNCTION + "return add_event(KEYS[1], KEYS[2], unpack(ARGV))")
 

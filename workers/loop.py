@@ -11,9 +11,8 @@ whose id is the token; `rq info` and GET /workers see these workers, their state
 unless the workers are suspended, pops a token, marks the worker busy and adds the
 submission's Processing event, runs at the end of the pipeline that closes the previous
 job (its completion signal and metrics, its hash dropped, the worker marked idle with its
-counts: the same script). An idle worker blocks
-until a job comes, without taking it (BLMOVE of the queue onto itself), then takes it with
-the script.
+counts: the same script). An idle worker blocks until a job comes, without taking it (BLMOVE
+of the queue onto itself), then takes it with the script.
 
 SIGTERM/SIGINT ask for a warm shutdown: an idle worker stops at once, a busy one finishes its
 submission first. A second signal stops it at once; the submission's lease then expires and the
@@ -40,7 +39,6 @@ from judge.queue import JobQueue
 from judge.redis_scripts import Script
 
 log = logging.getLogger(__name__)
-IN_QUEUE, PROCESSING = int(Status.IN_QUEUE), int(Status.PROCESSING)
 POLL_SECONDS = 5  # longest wait for a job: how often an idle worker looks for a suspension
 HEARTBEAT_SECONDS = 60  # RQ forgets a worker silent for its worker_ttl (420 s)
 HEARTBEAT_TIMEOUT = 6  # the longest a heartbeat takes: one round trip on a 5 s client
@@ -61,18 +59,18 @@ local token = redis.call('LPOP', KEYS[1])
 if not token then return nil end
 redis.call('HSET', KEYS[2], 'state', ARGV[1])
 local stream = ARGV[2] .. token
-local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
-if not (last and last[2][2] == '""" + events.FINAL + """') then
+if not ended(stream) then
   add_event(stream, ARGV[3] .. token, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
 end
 return token
 """
-TAKE = Script(events.ADD_FUNCTION + _TAKE)
+_EVENTS = events.ADD_FUNCTION + events.ENDED_FUNCTION
+TAKE = Script(_EVENTS + _TAKE)
 # Close the job just judged with RQ's worker bookkeeping (its hash dropped: the submission's
 # row carries everything; the worker idle, its counts), then take the next as TAKE does,
 # unless ARGV[11] is 0. KEYS: TAKE's, then the job's hash. ARGV: TAKE's, then the idle
 # state's name, the count to increment, the seconds the job took, whether to take the next.
-CLOSE = Script(events.ADD_FUNCTION + """
+CLOSE = Script(_EVENTS + """
 redis.call('DEL', KEYS[4])
 redis.call('HSET', KEYS[2], 'state', ARGV[8])
 redis.call('HINCRBY', KEYS[2], ARGV[9], 1)
@@ -81,7 +79,7 @@ if ARGV[11] == '0' then return nil end
 """ + _TAKE)
 SUSPENDED = -1
 _TAKE_ARGUMENTS = (WorkerStatus.BUSY, events.stream_key(""), events.channel(""),
-                   *events.arguments(events.STATUS, {"status_id": PROCESSING}))
+                   *events.arguments(events.STATUS, {"status_id": int(Status.PROCESSING)}))
 assert len(_TAKE_ARGUMENTS) == 7  # CLOSE's own arguments start at ARGV[8]
 
 
@@ -193,7 +191,7 @@ class WorkLoop:
         with self.queue.redis.pipeline(transaction=True) as pipe:
             pipe.lpush(self.queue.queue.key, token)
             worker.set_state(WorkerStatus.IDLE, pipeline=pipe)
-            events.status(pipe, token.decode(), IN_QUEUE)
+            events.status(pipe, token.decode(), Status.IN_QUEUE)
             redis_scripts.raise_errors(redis_scripts.execute(self.queue.redis, pipe))
         self._busy = False
 
